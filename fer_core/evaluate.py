@@ -1,0 +1,114 @@
+"""Evaluation: accuracy overall and per test half, macro F1, per-class report, confusion matrix,
+test-time augmentation and soft-voting ensembles (scikit-learn does the metric arithmetic)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from fer_core.config import CLASS_NAMES
+from fer_core.data import FerData
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass
+class Metrics:
+    """Scores of one set of predictions on one labelled set."""
+
+    accuracy: float
+    by_half: dict[str, float]
+    macro_f1: float
+    per_class: pd.DataFrame
+    confusion: np.ndarray
+    count: int
+
+    def summary(self) -> dict[str, float]:
+        """Flat dict of the headline numbers (fractions in [0, 1])."""
+        row = {"accuracy": round(self.accuracy, 5), "macro_f1": round(self.macro_f1, 5),
+               "images": self.count}
+        row.update({f"accuracy_{half}": round(score, 5) for half, score in self.by_half.items()})
+        row["disgust_recall"] = round(float(self.per_class.loc["disgust", "recall"]), 5)
+        return row
+
+
+def predict_probabilities(model: keras.Model, data: FerData | np.ndarray, tta: bool = False,
+                          batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, 7); with ``tta`` averaged with the horizontally flipped faces."""
+    pixels = data.model_input() if isinstance(data, FerData) else np.asarray(data, np.float32)
+    if pixels.ndim == 3:
+        pixels = pixels[..., None]
+    probabilities = model.predict(pixels, batch_size=batch_size, verbose=0)
+    if tta:
+        flipped = model.predict(pixels[:, :, ::-1], batch_size=batch_size, verbose=0)
+        probabilities = (probabilities + flipped) / 2
+    return np.asarray(probabilities, np.float64)
+
+
+def ensemble(probabilities: Sequence[np.ndarray], weights: Sequence[float] | None = None
+             ) -> np.ndarray:
+    """Soft voting: the (weighted) mean of several models' probabilities."""
+    stacked = np.stack([np.asarray(p, np.float64) for p in probabilities])
+    if weights is None:
+        return stacked.mean(axis=0)
+    weights = np.asarray(weights, np.float64)
+    if weights.shape != (len(stacked),) or weights.sum() <= 0:
+        raise ValueError("Give one non-negative weight per model, not all zero.")
+    return np.tensordot(weights / weights.sum(), stacked, axes=1)
+
+
+def score(probabilities: np.ndarray, data: FerData) -> Metrics:
+    """Metrics of predicted probabilities (or predicted labels) against ``data.labels``."""
+    predicted = probabilities.argmax(axis=1) if np.ndim(probabilities) == 2 else probabilities
+    classes = list(range(len(CLASS_NAMES)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        data.labels, predicted, labels=classes, zero_division=0)
+    per_class = pd.DataFrame({"precision": precision, "recall": recall, "f1": f1,
+                              "support": support}, index=list(CLASS_NAMES))
+    by_half = {half: float(accuracy_score(data.labels[data.usage == half],
+                                          predicted[data.usage == half]))
+               for half in ("PublicTest", "PrivateTest") if (data.usage == half).any()}
+    return Metrics(float(accuracy_score(data.labels, predicted)), by_half,
+                   float(f1_score(data.labels, predicted, labels=classes, average="macro",
+                                  zero_division=0)),
+                   per_class, confusion_matrix(data.labels, predicted, labels=classes,
+                                               normalize="true"), len(data))
+
+
+def evaluate_model(model: keras.Model, data: FerData, tta: bool = False) -> Metrics:
+    """Predict and score in one call."""
+    return score(predict_probabilities(model, data, tta=tta), data)
+
+
+def load_reference(name: str, models_dir: str | Path = MODELS_DIR) -> tuple[keras.Model, dict]:
+    """Load a saved reference model and its JSON record.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the model is not there; the message lists those that are.
+    """
+    models_dir = Path(models_dir)
+    path = models_dir / f"{name}.keras"
+    if not path.exists():
+        known = sorted(p.stem for p in models_dir.glob("*.keras"))
+        raise FileNotFoundError(f"No reference model {name!r} in '{models_dir}'. Available: "
+                                f"{', '.join(known) or 'none'}; train one with "
+                                f"`fer-core train {name} --profile full`.")
+    record_file = path.with_suffix(".json")
+    record = json.loads(record_file.read_text()) if record_file.exists() else {}
+    return keras.models.load_model(path, compile=False), record
+
+
+def metrics_table(results: dict[str, Metrics]) -> pd.DataFrame:
+    """One row per model: accuracy (all, PublicTest, PrivateTest), macro F1, disgust recall, in %."""
+    rows = {name: {key: value * 100 for key, value in metrics.summary().items()
+                   if key != "images"} for name, metrics in results.items()}
+    return pd.DataFrame(rows).T.round(1)

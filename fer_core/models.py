@@ -1,0 +1,189 @@
+"""The model zoo: every classifier by name, each carrying its own preprocessing.
+
+Every model takes raw pixel values 0..255 of shape (N, 48, 48, 1) and returns 7 class
+probabilities. Rescaling and (training-only) augmentation are layers inside the model, so a saved
+``.keras`` file is usable without ``fer_core``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import keras
+from keras import layers
+
+from fer_core.config import CLASS_NAMES, IMAGE_SIZE
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The study's augmentation, each part switchable (0 or False turns it off).
+
+    Keras preprocessing layers are active only in training, so evaluation sees the true faces.
+    """
+
+    flip: bool = True
+    rotation: float = 0.05  # fraction of a full turn: 0.05 = +-18 degrees
+    translation: float = 0.1
+    zoom: float = 0.1
+
+    @classmethod
+    def none(cls) -> Augmentation:
+        """No augmentation at all."""
+        return cls(flip=False, rotation=0.0, translation=0.0, zoom=0.0)
+
+    def layers(self) -> list[layers.Layer]:
+        """The Keras preprocessing layers for this configuration."""
+        chosen: list[layers.Layer] = []
+        if self.flip:
+            chosen.append(layers.RandomFlip("horizontal", name="augment_flip"))
+        if self.rotation:
+            chosen.append(layers.RandomRotation(self.rotation, fill_mode="nearest",
+                                                name="augment_rotation"))
+        if self.translation:
+            chosen.append(layers.RandomTranslation(self.translation, self.translation,
+                                                   fill_mode="nearest", name="augment_translation"))
+        if self.zoom:
+            chosen.append(layers.RandomZoom(self.zoom, fill_mode="nearest", name="augment_zoom"))
+        return chosen
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON records."""
+        return asdict(self)
+
+
+def preprocessing(inputs: keras.KerasTensor, augmentation: Augmentation | None) -> keras.KerasTensor:
+    """Augment (training only), then rescale 0..255 to [0, 1]."""
+    hidden = inputs
+    for layer in (augmentation or Augmentation.none()).layers():
+        hidden = layer(hidden)
+    return layers.Rescaling(1.0 / 255, name="rescale")(hidden)
+
+
+def _conv_block(hidden, filters: int, name: str, convolutions: int = 2):
+    for index in range(convolutions):
+        hidden = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                               name=f"{name}_conv{index + 1}")(hidden)
+        # momentum 0.9: moving statistics settle within tens of steps, not hundreds
+        hidden = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{index + 1}")(hidden)
+        hidden = layers.Activation("relu", name=f"{name}_relu{index + 1}")(hidden)
+    return hidden
+
+
+def _classifier_head(hidden, dropout: float, name: str = "probabilities"):
+    hidden = layers.Dropout(dropout, name="head_dropout")(hidden)
+    # float32 output keeps the softmax exact under a mixed-precision policy
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name=name)(hidden)
+
+
+def build_baseline(augmentation: Augmentation | None = None) -> keras.Model:
+    """The study's "standard CNN": four plain convolution + max-pooling stages, dropout, a dense
+    layer and softmax; no batch normalization, as in the common FER-2013 Kaggle baseline.
+
+    Each convolution runs after the previous pooling (48 -> 24 -> 12 -> 6 -> 3 pixels), which
+    keeps an epoch on 2 CPU cores under a minute.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = preprocessing(inputs, augmentation)
+    for index, filters in enumerate((32, 64, 128, 128)):
+        hidden = layers.Conv2D(filters, 3, padding="same", activation="relu",
+                               name=f"conv{index + 1}")(hidden)
+        hidden = layers.MaxPooling2D(name=f"pool{index + 1}")(hidden)
+        if index % 2:
+            hidden = layers.Dropout(0.25, name=f"dropout{index // 2 + 1}")(hidden)
+    hidden = layers.Flatten(name="flatten")(hidden)
+    hidden = layers.Dense(256, activation="relu", name="dense")(hidden)
+    return keras.Model(inputs, _classifier_head(hidden, 0.5), name="baseline")
+
+
+def attention_gate(skip, gating, filters: int, name: str):
+    """Additive attention gate (Oktay et al. 2018) on a U-Net skip connection.
+
+    The coarser decoder signal ``gating`` decides, per pixel of ``skip``, how much of the skip
+    features passes on. The coefficients are the output of the layer ``<name>_coefficients``
+    (values in [0, 1], one channel), which the book overlays on faces.
+    """
+    theta = layers.Conv2D(filters, 1, strides=1, name=f"{name}_theta")(skip)
+    phi = layers.Conv2D(filters, 1, name=f"{name}_phi")(gating)
+    phi = layers.UpSampling2D(skip.shape[1] // gating.shape[1], interpolation="bilinear",
+                              name=f"{name}_upsample")(phi)
+    joint = layers.Activation("relu", name=f"{name}_relu")(layers.Add(name=f"{name}_add")(
+        [theta, phi]))
+    coefficients = layers.Conv2D(1, 1, activation="sigmoid", name=f"{name}_coefficients")(joint)
+    return layers.Multiply(name=f"{name}_gated")([skip, coefficients])
+
+
+def build_attention_unet(augmentation: Augmentation | None = None, width: int = 24,
+                         dropout: float = 0.4) -> keras.Model:
+    """An attention U-Net classifier sized for CPUs.
+
+    Encoder of four stages (width, 2x, 4x, 8x channels; 48 -> 24 -> 12 -> 6 pixels), a decoder
+    that climbs back to 24x24 through attention-gated skips, and a head on the pooled bottleneck
+    and decoder features. The decoder stops at 24x24: the full-resolution stage would double the
+    cost on a CPU for features the classifier pools away anyway.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = preprocessing(inputs, augmentation)
+    skips = []
+    for stage, multiplier in enumerate((1, 2, 4)):
+        hidden = _conv_block(hidden, width * multiplier, f"encoder{stage + 1}")
+        skips.append(hidden)
+        hidden = layers.MaxPooling2D(name=f"encoder{stage + 1}_pool")(hidden)
+    bottleneck = _conv_block(hidden, width * 8, "bottleneck")
+    hidden = bottleneck
+    for stage, (skip, multiplier) in enumerate(zip(skips[:0:-1], (4, 2), strict=True)):
+        gated = attention_gate(skip, hidden, width * multiplier // 2, f"attention{stage + 1}")
+        hidden = layers.Conv2DTranspose(width * multiplier, 2, strides=2,
+                                        name=f"decoder{stage + 1}_up")(hidden)
+        hidden = layers.Concatenate(name=f"decoder{stage + 1}_concat")([hidden, gated])
+        hidden = _conv_block(hidden, width * multiplier, f"decoder{stage + 1}")
+    pooled = layers.Concatenate(name="pooled")([
+        layers.GlobalAveragePooling2D(name="bottleneck_pool")(bottleneck),
+        layers.GlobalAveragePooling2D(name="decoder_pool")(hidden),
+    ])
+    return keras.Model(inputs, _classifier_head(pooled, dropout), name="attention_unet")
+
+
+def build_autoencoder(bottleneck: int = 64) -> keras.Model:
+    """Convolutional autoencoder for outlier detection; outputs [0, 1] pixels (48, 48, 1)."""
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for index, filters in enumerate((32, 64, 128)):
+        hidden = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
+                               name=f"encoder{index + 1}")(hidden)
+    encoded = layers.Dense(bottleneck, name="code")(layers.Flatten(name="flatten")(hidden))
+    hidden = layers.Reshape((6, 6, 128), name="unflatten")(
+        layers.Dense(6 * 6 * 128, activation="relu", name="decode")(encoded))
+    for index, filters in enumerate((64, 32, 16)):
+        hidden = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu",
+                                        name=f"decoder{index + 1}")(hidden)
+    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32",
+                            name="reconstruction")(hidden)
+    return keras.Model(inputs, outputs, name="autoencoder")
+
+
+MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "baseline": build_baseline,
+    "attention_unet": build_attention_unet,
+}
+
+
+def available_models() -> list[str]:
+    """Names accepted by :func:`build_model`."""
+    return sorted(MODEL_BUILDERS)
+
+
+def build_model(name: str, augmentation: Augmentation | None = None, **options) -> keras.Model:
+    """Build a registered classifier by name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the known ones.
+    """
+    if name not in MODEL_BUILDERS:
+        raise ValueError(f"Unknown model {name!r}. Known models: {', '.join(available_models())}.")
+    return MODEL_BUILDERS[name](augmentation=augmentation, **options)
