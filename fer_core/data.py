@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import re
 import warnings
 import zipfile
@@ -38,7 +37,7 @@ from fer_core.config import (
     data_path_from_environment,
 )
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 SPLIT_NAMES = ("train", "validation", "test")
 # The ICML csv orders its labels angry, disgust, fear, happy, sad, surprise, neutral.
 CSV_LABEL_TO_CLASS = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 4}
@@ -104,6 +103,11 @@ class FerData:
             return self
         order = np.random.default_rng(seed).permutation(len(self))[:count]
         return self.select(np.sort(order))
+
+    def by_ids(self, ids: Iterable[str]) -> FerData:
+        """The images with these ids, in the given order (KeyError names a missing id)."""
+        position = {image_id: i for i, image_id in enumerate(self.ids.tolist())}
+        return self.select(np.array([position[i] for i in ids], dtype=np.int64))
 
     def pixels_as_float(self) -> np.ndarray:
         """Images as float32 (N, 48, 48, 1) scaled to [0, 1]."""
@@ -264,8 +268,13 @@ def to_face_array(image: np.ndarray, name: str = "image",
 def _assemble(records: list[tuple[np.ndarray, int, str, str]], notes: list[str]) -> FerData:
     summary = notes[:3] + ([f"... and {len(notes) - 3} more"] if len(notes) > 3 else [])
     images = np.stack([r[0] for r in records]).astype(np.uint8)
+    ids = [r[2] for r in records]
+    # The Kaggle archive has two file names in two class folders each; "@class" keeps ids unique.
+    repeated = {i for i in ids if ids.count(i) > 1} if len(set(ids)) < len(ids) else set()
+    ids = [f"{i}@{CLASS_NAMES[r[1]]}" if i in repeated else i for i, r in zip(ids, records,
+                                                                               strict=True)]
     return FerData(images, np.array([r[1] for r in records], dtype=np.int64),
-                   np.array([r[2] for r in records]), np.array([r[3] for r in records]),
+                   np.array(ids), np.array([r[3] for r in records]),
                    notes=[f"{len(notes)} images were not 48x48 grayscale and were converted: "
                           + "; ".join(summary)] if notes else [])
 
@@ -506,7 +515,7 @@ def _thumbnails(images: np.ndarray, size: int = 16) -> np.ndarray:
 
 
 def find_near_duplicates(first: FerData, second: FerData,
-                         min_correlation: float = 0.98) -> pd.DataFrame:
+                         min_correlation: float = 0.95) -> pd.DataFrame:
     """Pairs (one image from each set) whose 16x16 thumbnails correlate above the threshold.
 
     Correlation of mean-centred thumbnails ignores brightness and contrast changes and small
@@ -532,7 +541,7 @@ def find_near_duplicates(first: FerData, second: FerData,
     })
 
 
-def audit(data: FerData, std_threshold: float = 1.0, min_correlation: float = 0.98) -> Audit:
+def audit(data: FerData, std_threshold: float = 1.0, min_correlation: float = 0.95) -> Audit:
     """Blank images, exact duplicates within training, and train-test near-duplicates.
 
     Parameters
@@ -552,11 +561,3 @@ def read_image_file(path: str | Path) -> np.ndarray:
     if not file.is_file():
         raise DataError(f"Image file '{file}' does not exist.")
     return decode_image(file.read_bytes(), str(file))
-
-
-def to_png_bytes(image: np.ndarray) -> bytes:
-    """Encode a uint8 image as PNG (used by fixtures and exports)."""
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise DataError("Could not encode the image as PNG.")
-    return io.BytesIO(encoded.tobytes()).getvalue()

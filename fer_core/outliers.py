@@ -173,3 +173,22 @@ def load_outlier_result(data: FerData, path: str | Path = OUTLIER_FILE) -> Outli
                         "missing or another data checksum); recompute with `fer-core outliers`.")
     return OutlierResult(data.ids, data.labels, stored.loc[data.ids].to_numpy(),
                          record["percentile"], record["threshold"], record["autoencoder"])
+
+
+def overlap_with_audit(result: OutlierResult, findings) -> pd.DataFrame:
+    """How many of the audit's problem images (``fer_core.data.Audit``) the autoencoder flagged.
+
+    Only images that were scored (the training split) count.
+    """
+    scored, flagged = set(result.ids.tolist()), set(result.flagged_ids)
+    groups = {
+        "blank images": set(findings.blank.id),
+        "exact duplicates (all copies)": set(findings.duplicates.id),
+        "training copies of test faces": set(findings.cross_split.train_id),
+    }
+    rows = {}
+    for name, ids in groups.items():
+        present = ids & scored
+        rows[name] = {"in this split": len(present), "flagged": len(present & flagged),
+                      "flagged %": round(100 * len(present & flagged) / max(1, len(present)), 1)}
+    return pd.DataFrame.from_dict(rows, orient="index")

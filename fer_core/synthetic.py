@@ -80,7 +80,7 @@ def synthetic_faces(count: int = 700, seed: int = SEED, noise: float = 8.0,
     images = np.stack([draw_face(int(k), rng, noise, mouth_only) for k in labels])
     return FerData(images, labels.astype(np.int64),
                    np.array([f"Synthetic_{seed}_{i}" for i in range(count)]),
-                   np.array([usage] * count))
+                   np.array([usage] * count, dtype="<U11"))
 
 
 def synthetic_dataset(train: int = 700, test: int = 140, seed: int = SEED,
@@ -95,7 +95,7 @@ def synthetic_dataset(train: int = 700, test: int = 140, seed: int = SEED,
 
 
 def write_kaggle_tree(data: FerData, root: str | Path) -> Path:
-    """Write images in the Kaggle layout (``train|test/<class>/<id>.jpg``) under ``root``."""
+    """Write images in the Kaggle layout (``train|test/<class>/<id>.png``, lossless) under ``root``."""
     root = Path(root)
     for image, label, image_id, usage in zip(data.images, data.labels, data.ids, data.usage,
                                              strict=True):

@@ -1,0 +1,114 @@
+"""The model zoo: every registered classifier builds, takes raw pixels and returns probabilities."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from fer_core.config import CLASS_NAMES
+from fer_core.models import (
+    Augmentation,
+    available_models,
+    build_autoencoder,
+    build_model,
+)
+
+
+@pytest.fixture(scope="module")
+def pixels() -> np.ndarray:
+    """A small batch of raw 0..255 float32 inputs, shaped like FER-2013 model inputs."""
+    return np.random.default_rng(0).uniform(0, 255, (3, 48, 48, 1)).astype(np.float32)
+
+
+def test_available_models_lists_the_registered_names():
+    names = available_models()
+    assert names == sorted(names)
+    assert {"baseline", "attention_unet"} <= set(names)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_every_model_maps_raw_pixels_to_probabilities(name, pixels):
+    model = build_model(name, Augmentation())
+    assert model.name == name
+    assert tuple(model.input_shape) == (None, 48, 48, 1)
+    output = keras.ops.convert_to_numpy(model(pixels, training=False))
+    assert output.shape == (len(pixels), len(CLASS_NAMES))
+    assert output.dtype == np.float32
+    assert np.all(output >= 0)
+    np.testing.assert_allclose(output.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_augmentation_is_inactive_at_inference(name, pixels):
+    augmented = build_model(name, Augmentation())
+    plain = build_model(name, None)
+    assert any(layer.name.startswith("augment_") for layer in augmented.layers)
+    assert not any(layer.name.startswith("augment_") for layer in plain.layers)
+    plain.set_weights(augmented.get_weights())
+
+    first = keras.ops.convert_to_numpy(augmented(pixels, training=False))
+    second = keras.ops.convert_to_numpy(augmented(pixels, training=False))
+    np.testing.assert_array_equal(first, second)
+    without = keras.ops.convert_to_numpy(plain(pixels, training=False))
+    np.testing.assert_allclose(first, without, rtol=1e-5, atol=1e-6)
+
+
+def test_augmentation_layers_change_images_in_training_only(pixels):
+    chosen = Augmentation().layers()
+    assert [layer.name for layer in chosen] == [
+        "augment_flip", "augment_rotation", "augment_translation", "augment_zoom"]
+    batch = np.repeat(pixels, 3, axis=0)
+    trained, inferred = batch, batch
+    for layer in chosen:
+        trained = layer(trained, training=True)
+        inferred = layer(inferred, training=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(inferred), batch)
+    assert not np.allclose(keras.ops.convert_to_numpy(trained), batch)
+
+
+def test_augmentation_parts_can_be_switched_off():
+    assert Augmentation.none().layers() == []
+    assert Augmentation.none().to_dict() == {"flip": False, "rotation": 0.0,
+                                             "translation": 0.0, "zoom": 0.0}
+    names = [layer.name for layer in Augmentation(flip=False, zoom=0.0).layers()]
+    assert names == ["augment_rotation", "augment_translation"]
+    assert Augmentation().to_dict() == {"flip": True, "rotation": 0.05, "translation": 0.1,
+                                        "zoom": 0.1}
+
+
+def test_unknown_model_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="Unknown model 'resnet9000'") as error:
+        build_model("resnet9000")
+    for name in available_models():
+        assert name in str(error.value)
+
+
+def test_model_options_reach_the_builder():
+    narrow = build_model("attention_unet", width=8)
+    wide = build_model("attention_unet", width=16)
+    assert narrow.get_layer("encoder1_conv1").filters == 8
+    assert wide.get_layer("encoder1_conv1").filters == 16
+    assert narrow.count_params() < wide.count_params()
+
+
+def test_attention_gates_expose_coefficients_in_unit_interval(pixels):
+    model = build_model("attention_unet", width=8)
+    gates = [layer for layer in model.layers if layer.name.endswith("_coefficients")]
+    assert [layer.name for layer in gates] == ["attention1_coefficients",
+                                               "attention2_coefficients"]
+    probe = keras.Model(model.inputs, [layer.output for layer in gates])
+    outputs = probe.predict(pixels, verbose=0)
+    # the gates sit on the 12x12 and 24x24 skips; one coefficient per pixel
+    assert [o.shape for o in outputs] == [(3, 12, 12, 1), (3, 24, 24, 1)]
+    for coefficients in outputs:
+        assert np.all(coefficients >= 0) and np.all(coefficients <= 1)
+        assert np.ptp(coefficients) > 0  # not a constant map
+
+
+def test_autoencoder_reconstructs_unit_range_images(pixels):
+    model = build_autoencoder(bottleneck=16)
+    output = model.predict(pixels, verbose=0)
+    assert output.shape == pixels.shape
+    assert np.all(output >= 0) and np.all(output <= 1)
+    assert model.get_layer("code").units == 16

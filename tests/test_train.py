@@ -1,0 +1,301 @@
+"""Training: learning the synthetic task, class weights, resuming, reference files, devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_core import train as train_module
+from fer_core.config import CLASS_NAMES, get_profile
+from fer_core.data import FerData, Splits, split_data
+from fer_core.evaluate import evaluate_model, load_reference
+from fer_core.synthetic import synthetic_dataset
+from fer_core.train import (
+    TrainConfig,
+    balanced_class_weights,
+    cpu_has_native_bfloat16,
+    distribution_strategy,
+    prepare_training_data,
+    resolve_precision,
+    save_reference,
+    train_model,
+    training_dataset,
+)
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def splits() -> Splits:
+    """700 train, 175 validation and 70 test synthetic faces."""
+    return split_data(synthetic_dataset(train=875, test=70))
+
+
+@pytest.fixture(scope="module")
+def tiny_splits() -> Splits:
+    """64 train, 16 validation, 14 test faces: 2 steps per epoch at batch size 32."""
+    return split_data(synthetic_dataset(train=80, test=14, seed=11))
+
+
+@pytest.fixture(scope="module")
+def baseline_run(splits, tmp_path_factory):
+    """The baseline trained for a few seconds (no augmentation), with its run folder."""
+    run_dir = tmp_path_factory.mktemp("baseline_run")
+    config = TrainConfig("baseline", epochs=6, batch_size=32, learning_rate=2e-3, augment=False)
+    return train_model(splits, config, run_dir, verbose=0), run_dir
+
+
+def _imbalanced(data: FerData, rare: dict[int, int]) -> FerData:
+    """Keep only the first ``rare[k]`` training images of each class k in ``rare``."""
+    keep = np.ones(len(data), bool)
+    for label, count in rare.items():
+        positions = np.flatnonzero((data.labels == label) & (data.usage == "Training"))
+        keep[positions[count:]] = False
+    return data.select(keep)
+
+
+# --------------------------------------------------------------------------- learning
+
+def test_baseline_learns_the_synthetic_task(baseline_run, splits):
+    result, _ = baseline_run
+    chance = 1 / len(CLASS_NAMES)
+    assert result.train_size == len(splits.train) == 700
+    assert result.history.epoch.tolist() == list(range(6))
+    assert result.history.val_accuracy.max() > 0.6
+    # the returned model carries the best-on-validation weights
+    validation = evaluate_model(result.model, splits.validation)
+    assert validation.accuracy == pytest.approx(result.history.val_accuracy.max(), abs=1e-6)
+    assert evaluate_model(result.model, splits.test).accuracy > max(0.6, 3 * chance)
+    assert result.seconds > 0 and result.seconds_per_epoch > 0
+    assert result.train_images_per_second > 0
+    # a mixed-precision run must not leak its policy into later code
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_attention_unet_learns_the_synthetic_task(splits, tmp_path):
+    config = TrainConfig("attention_unet", epochs=4, batch_size=32, learning_rate=2e-3,
+                         augment=False, train_subset=350, model_options={"width": 8})
+    result = train_model(splits, config, tmp_path / "run", verbose=0)
+    assert result.train_size == 350
+    assert result.model.get_layer("encoder1_conv1").filters == 8
+    assert result.history.val_accuracy.max() > 0.6
+
+
+# --------------------------------------------------------------------------- class weights
+
+def test_balanced_class_weights_are_inverse_frequency():
+    labels = np.array([0] * 10 + [3] * 5 + [6] * 1)
+    weights = balanced_class_weights(labels)
+    assert set(weights) == {0, 3, 6}  # only the classes present
+    n, k = len(labels), 3
+    for label, count in {0: 10, 3: 5, 6: 1}.items():
+        assert weights[label] == pytest.approx(n / (k * count))
+    assert weights[6] > weights[3] > weights[0]
+    assert balanced_class_weights(np.arange(14) % 7) == pytest.approx(
+        dict.fromkeys(range(7), 1.0))
+
+
+def test_weighted_dataset_scales_the_loss_per_class():
+    data = _imbalanced(synthetic_dataset(train=140, test=7, seed=3), {1: 4, 5: 8})
+    data = data.select(data.usage == "Training")
+    weights = balanced_class_weights(data.labels)
+    table = np.array([weights[k] for k in range(len(CLASS_NAMES))], np.float32)
+    assert table[1] > table[5] > table[0]
+
+    weighted = training_dataset(data, len(data), seed=5, class_weights=weights)
+    plain = training_dataset(data, len(data), seed=5)
+    pixels, labels, sample_weights = (t.numpy() for t in next(iter(weighted)))
+    plain_pixels, plain_labels = (t.numpy() for t in next(iter(plain)))
+    assert pixels.shape == (len(data), 48, 48, 1) and pixels.max() > 1  # raw 0..255 input
+    np.testing.assert_allclose(sample_weights, table[labels])
+    np.testing.assert_array_equal(plain_labels, labels)  # same shuffle, weights only added
+    np.testing.assert_array_equal(plain_pixels, pixels)
+
+    targets = keras.utils.to_categorical(labels, len(CLASS_NAMES))
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(len(CLASS_NAMES)), len(labels))
+    loss = keras.losses.CategoricalCrossentropy()
+    per_image = -np.log(probabilities[np.arange(len(labels)), labels])
+    unweighted = float(loss(targets, probabilities))
+    weighted_loss = float(loss(targets, probabilities, sample_weight=sample_weights))
+    assert unweighted == pytest.approx(per_image.mean(), rel=1e-5)
+    assert weighted_loss == pytest.approx((sample_weights * per_image).mean(), rel=1e-5)
+    # the rare classes' share of the loss grows by their weight relative to the common ones
+    rare = labels == 1
+    share = (sample_weights * per_image)[rare].sum() / (sample_weights * per_image).sum()
+    assert share > per_image[rare].sum() / per_image.sum()
+
+
+def test_train_model_feeds_balanced_weights(tiny_splits, tmp_path, monkeypatch):
+    imbalanced = split_data(_imbalanced(synthetic_dataset(train=80, test=14, seed=11), {2: 3}))
+    seen = []
+    original = train_module.training_dataset
+
+    def spy(data, batch_size, seed, class_weights=None):
+        seen.append(class_weights)
+        return original(data, batch_size, seed, class_weights)
+
+    monkeypatch.setattr(train_module, "training_dataset", spy)
+    config = TrainConfig("baseline", epochs=1, batch_size=16, augment=False, class_weights=True)
+    result = train_model(imbalanced, config, tmp_path / "run", verbose=0)
+    assert seen == [balanced_class_weights(imbalanced.train.labels)]
+    assert seen[0][2] > seen[0][0]
+    assert np.isfinite(result.history.loss).all()
+
+
+# --------------------------------------------------------------------------- resuming
+
+def test_killed_run_resumes_from_its_last_finished_epoch(tiny_splits, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    config = TrainConfig("baseline", epochs=4, batch_size=32, augment=False)
+    original = train_module._EpochTimer.on_epoch_end
+    finished: list[int] = []
+    kill_after: list[int] = [1]  # zero-based epoch after which the "kill" happens
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        finished.append(epoch)
+        if kill_after and epoch == kill_after[0]:
+            raise RuntimeError("simulated kill")
+
+    monkeypatch.setattr(train_module._EpochTimer, "on_epoch_end", on_epoch_end)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train_model(tiny_splits, config, run_dir, verbose=0)
+    assert finished == [0, 1]
+    assert pd.read_csv(run_dir / "history.csv").epoch.tolist() == [0, 1]
+
+    kill_after.clear()
+    finished.clear()
+    result = train_model(tiny_splits, config, run_dir, verbose=0)
+    assert finished == [2, 3]  # only the two missing epochs ran
+    raw = pd.read_csv(run_dir / "history.csv")
+    assert raw.epoch.tolist() == [0, 1, 2, 3]  # every epoch logged exactly once
+    assert result.history.epoch.tolist() == [0, 1, 2, 3]
+    assert np.isfinite(result.history.loss).all()
+    assert not (run_dir / "backup").exists()  # a finished run removes its backup
+    assert json.loads((run_dir / "best.json").read_text())["epoch"] in (1, 2, 3, 4)
+
+
+def test_run_dir_with_another_config_is_refused(baseline_run, splits):
+    result, run_dir = baseline_run
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored == asdict(result.config)
+    changed = TrainConfig(**{**asdict(result.config), "learning_rate": 1e-4})
+    with pytest.raises(ValueError, match="different configuration"):
+        train_model(splits, changed, run_dir, verbose=0)
+    assert json.loads((run_dir / "config.json").read_text()) == stored  # left untouched
+
+
+# --------------------------------------------------------------------------- reference files
+
+def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, splits, tmp_path,
+                                                             monkeypatch):
+    result, _ = baseline_run
+    monkeypatch.setattr(train_module, "git_commit", lambda: "0123abc")
+    path = save_reference(result, splits, "tiny_baseline", tmp_path, profile="smoke")
+    assert path == tmp_path / "tiny_baseline.keras" and path.is_file()
+    record = json.loads((tmp_path / "tiny_baseline.json").read_text())
+
+    expected = evaluate_model(result.model, splits.test)
+    assert record["test"]["accuracy"] == pytest.approx(expected.accuracy, abs=1e-5)
+    assert record["test"]["images"] == len(splits.test)
+    assert {"macro_f1", "accuracy_PublicTest", "disgust_recall"} <= set(record["test"])
+    assert record["config"] == asdict(result.config)
+    assert record["seed"] == result.config.seed
+    assert record["data_checksum"] == splits.train.checksum == "synthetic-1306"
+    assert record["git_commit"] == "0123abc"
+    assert record["profile"] == "smoke" and record["name"] == "tiny_baseline"
+    assert isinstance(record["command"], str) and record["command"]
+    assert record["seconds_per_epoch"] > 0
+    assert record["train_images"] == 700
+    assert record["parameters"] == result.model.count_params()
+    assert {"cpu", "cores", "tensorflow", "keras", "backend"} <= set(record["hardware"])
+    assert record["validation_curve"]["epoch"] == list(range(6))
+    assert [row["class"] for row in record["per_class"]] == list(CLASS_NAMES)
+
+    inputs = splits.test.model_input()
+    trained = result.model.predict(inputs, verbose=0)
+    reloaded = keras.models.load_model(path)
+    assert reloaded.optimizer is None  # saved without optimizer state
+    np.testing.assert_allclose(reloaded.predict(inputs, verbose=0), trained, atol=1e-6)
+    model, loaded_record = load_reference("tiny_baseline", tmp_path)
+    np.testing.assert_allclose(model.predict(inputs, verbose=0), trained, atol=1e-6)
+    assert loaded_record == record
+
+
+# --------------------------------------------------------------------------- configuration
+
+def test_config_from_profile_takes_budget_and_changes():
+    config = TrainConfig.from_profile("baseline", get_profile("smoke"), epochs=5)
+    assert (config.epochs, config.batch_size, config.train_subset) == (5, 32, 256)
+    assert config.model == "baseline" and config.augment
+
+
+def test_prepare_training_data_applies_subset_and_denoising(tiny_splits):
+    config = TrainConfig("baseline", train_subset=20, denoise=True)
+    prepared = prepare_training_data(tiny_splits, config)
+    assert len(prepared.train) == 20
+    assert set(prepared.train.ids) <= set(tiny_splits.train.ids)
+    assert len(prepared.validation) == len(tiny_splits.validation)
+    for _, part in prepared.items():
+        assert any("denoised" in note for note in part.notes)
+
+
+def test_resolve_precision():
+    chosen = resolve_precision("auto")
+    assert chosen in ("float32", "mixed_bfloat16")
+    assert chosen == ("mixed_bfloat16" if cpu_has_native_bfloat16() else "float32")
+    for name in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert resolve_precision(name) == name
+    with pytest.raises(ValueError, match="Unknown precision 'float64'"):
+        resolve_precision("float64")
+
+
+def test_distribution_strategy():
+    assert distribution_strategy("none").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="Unknown distribution strategy 'bogus'") as error:
+        distribution_strategy("bogus")
+    assert "mirrored" in str(error.value)
+
+
+_MIRRORED_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    from fer_core.data import split_data
+    from fer_core.synthetic import synthetic_dataset
+    from fer_core.train import TrainConfig, distribution_strategy, train_model
+    replicas = distribution_strategy("mirrored").num_replicas_in_sync
+    splits = split_data(synthetic_dataset(train=80, test=14))
+    config = TrainConfig("baseline", epochs=1, batch_size=16, augment=False,
+                         distribute="mirrored")
+    result = train_model(splits, config, sys.argv[1], verbose=0)
+    print(json.dumps({"replicas": replicas, "epochs": result.history.epoch.tolist(),
+                      "loss": float(result.history.loss.iloc[-1])}))
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_training_on_two_logical_cpus(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY),
+                                                       os.environ.get("PYTHONPATH")]))}
+    completed = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, str(tmp_path / "run")],
+                               capture_output=True, text=True, env=env, timeout=300,
+                               cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    outcome = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert outcome["replicas"] == 2
+    assert outcome["epochs"] == [0]
+    assert np.isfinite(outcome["loss"])
