@@ -5,4 +5,9 @@ Modules are named after what they do: ``config`` (budget profiles, seeds, data l
 ``explain``, ``predict``, ``plots`` and ``cli``.
 """
 
+import os
+
+# TensorFlow prints pages of CUDA-driver notices on CPU machines; keep chapters readable.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"

@@ -110,7 +110,9 @@ def _train(arguments: argparse.Namespace) -> int:
         model_options={"width": arguments.width} if arguments.width else {}, **changes)
     name = arguments.name or arguments.model
     splits = data.load_splits(arguments.data)
-    result = train.train_model(splits, settings, arguments.run_dir or Path("runs") / name)
+    # one line per epoch: readable in logs of long background runs
+    result = train.train_model(splits, settings, arguments.run_dir or Path("runs") / name,
+                               verbose=2)
     path = train.save_reference(result, splits, name, arguments.models_dir or train.MODELS_DIR,
                                 profile=profile.name)
     print(f"saved {path} ({result.seconds / 60:.1f} min, {result.seconds_per_epoch:.1f} s/epoch)")

@@ -59,7 +59,7 @@ def ensemble(probabilities: Sequence[np.ndarray], weights: Sequence[float] | Non
     if weights is None:
         return stacked.mean(axis=0)
     weights = np.asarray(weights, np.float64)
-    if weights.shape != (len(stacked),) or weights.sum() <= 0:
+    if weights.shape != (len(stacked),) or (weights < 0).any() or weights.sum() <= 0:
         raise ValueError("Give one non-negative weight per model, not all zero.")
     return np.tensordot(weights / weights.sum(), stacked, axes=1)
 
@@ -112,3 +112,50 @@ def metrics_table(results: dict[str, Metrics]) -> pd.DataFrame:
     rows = {name: {key: value * 100 for key, value in metrics.summary().items()
                    if key != "images"} for name, metrics in results.items()}
     return pd.DataFrame(rows).T.round(1)
+
+
+def evaluate_reference(name: str, test: FerData, tta: bool = False,
+                       models_dir: str | Path = MODELS_DIR) -> tuple[Metrics, dict]:
+    """Recompute a saved reference model's test metrics from its weights.
+
+    Data switches recorded in its JSON (denoising) are applied to ``test`` first.
+    """
+    model, record = load_reference(name, models_dir)
+    if record.get("config", {}).get("denoise"):
+        from fer_core.denoise import denoise_data
+
+        test = denoise_data(test)
+    return evaluate_model(model, test, tta=tta), record
+
+
+def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
+                    models_dir: str | Path = MODELS_DIR) -> pd.DataFrame:
+    """Test scores recomputed from each reference model's weights, next to what its record says.
+
+    Columns: the data switches of the run; in %, accuracy (all, PublicTest, PrivateTest), macro
+    F1, disgust recall, the recorded accuracy and the best validation accuracy; parameters and
+    training seconds per epoch.
+    """
+    rows = {}
+    for name in names:
+        metrics, record = evaluate_reference(name, test, tta, models_dir)
+        config = record.get("config", {})
+        row = {label: bool(config.get(key)) for key, label in (
+            ("augment", "augmentation"), ("class_weights", "class weights"),
+            ("exclude_outliers", "outliers removed"), ("denoise", "denoised"))}
+        row.update({key: round(value * 100, 1) for key, value in metrics.summary().items()
+                    if key != "images"})
+        curve = record.get("validation_curve", {})
+        row["recorded accuracy"] = round(record.get("test", {}).get("accuracy", np.nan) * 100, 1)
+        row["best validation accuracy"] = round(max(curve.get("val_accuracy", [np.nan])) * 100, 1)
+        row["parameters"] = record.get("parameters")
+        row["seconds per epoch"] = record.get("seconds_per_epoch")
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def recorded_histories(names: Sequence[str], models_dir: str | Path = MODELS_DIR
+                       ) -> dict[str, dict[str, list[float]]]:
+    """The per-epoch training history stored in each reference model's JSON record."""
+    return {name: json.loads((Path(models_dir) / f"{name}.json").read_text())["validation_curve"]
+            for name in names}

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import keras
+import pandas as pd
 from keras import layers
 
 from fer_core.config import CLASS_NAMES, IMAGE_SIZE
@@ -187,3 +188,18 @@ def build_model(name: str, augmentation: Augmentation | None = None, **options) 
     if name not in MODEL_BUILDERS:
         raise ValueError(f"Unknown model {name!r}. Known models: {', '.join(available_models())}.")
     return MODEL_BUILDERS[name](augmentation=augmentation, **options)
+
+
+def architecture_table(model: keras.Model) -> pd.DataFrame:
+    """A compact summary: one row per block (layers sharing a name prefix such as ``encoder2``),
+    with its output shape and number of parameters."""
+    rows: dict[str, dict] = {}
+    for layer in model.layers[1:]:
+        block = layer.name.split("_")[0]
+        row = rows.setdefault(block, {"layers": 0, "parameters": 0})
+        row["layers"] += 1
+        row["parameters"] += layer.count_params()
+        row["output shape"] = str(tuple(layer.output.shape[1:]))
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.loc["total"] = [int(table.layers.sum()), int(model.count_params()), ""]
+    return table

@@ -40,7 +40,9 @@ def read_photo(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Photo '{path}' does not exist.")
-    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_GRAYSCALE)
+    raw = np.fromfile(path, np.uint8)
+    # OpenCV asserts (cv2.error) on an empty buffer instead of returning None
+    image = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE) if raw.size else None
     if image is None:
         raise DataError(f"Cannot read '{path}' as an image (JPEG, PNG, BMP, ... expected).")
     return image

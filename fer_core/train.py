@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -219,7 +220,7 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
         What to train and how.
     run_dir : str or Path, optional
         Folder for checkpoints and the history log. When it holds an unfinished run of the same
-        config, training resumes from its last finished epoch.
+        config, training resumes from its last finished epoch. Default: a new temporary folder.
     verbose : int or "auto"
         Keras progress output.
     """
@@ -243,7 +244,9 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     train_data = training_dataset(data.train, config.batch_size, config.seed, weights).map(one_hot)
     validation = (data.validation.model_input(),
                   keras.utils.to_categorical(data.validation.labels, len(CLASS_NAMES)))
-    run_dir = Path(run_dir) if run_dir else Path("runs") / config.model
+    # Without a folder, checkpoints go to a fresh temporary one: nothing to resume, nothing left
+    # in the reader's working directory.
+    run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"fer-{config.model}-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, config)
     timer = _EpochTimer()

@@ -11,10 +11,10 @@ for step in ${steps[@]}; do
     outliers) fer-core outliers --profile full ;;
     baseline) fer-core train baseline --profile full --exclude-outliers ;;
     attention_unet) fer-core train attention_unet --profile full --exclude-outliers \
-                      --label-smoothing 0.1 --width 16 ;;
+                      --label-smoothing 0.1 --width 16 --epochs 25 ;;
     ablations)
-      # The study's claims, same seed and a 12-epoch budget each.
-      common=(--profile full --epochs 12 --models-dir models/ablations)
+      # The study's claims, same seed and a 10-epoch budget each.
+      common=(--profile full --epochs 10 --models-dir models/ablations)
       fer-core train baseline "${common[@]}" --no-augment --name baseline_plain
       fer-core train baseline "${common[@]}" --name baseline_augment
       fer-core train baseline "${common[@]}" --exclude-outliers --name baseline_augment_filtered

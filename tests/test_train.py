@@ -82,6 +82,7 @@ def test_baseline_learns_the_synthetic_task(baseline_run, splits):
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_attention_unet_learns_the_synthetic_task(splits, tmp_path):
     config = TrainConfig("attention_unet", epochs=4, batch_size=32, learning_rate=2e-3,
                          augment=False, train_subset=350, model_options={"width": 8})
@@ -225,7 +226,7 @@ def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, split
     inputs = splits.test.model_input()
     trained = result.model.predict(inputs, verbose=0)
     reloaded = keras.models.load_model(path)
-    assert reloaded.optimizer is None  # saved without optimizer state
+    assert getattr(reloaded, "optimizer", None) is None  # saved without optimizer state
     np.testing.assert_allclose(reloaded.predict(inputs, verbose=0), trained, atol=1e-6)
     model, loaded_record = load_reference("tiny_baseline", tmp_path)
     np.testing.assert_allclose(model.predict(inputs, verbose=0), trained, atol=1e-6)

@@ -1,0 +1,196 @@
+"""Evaluation: hand-checked metrics, soft-voting ensembles, test-time augmentation, references."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from fer_core.config import CLASS_NAMES
+from fer_core.data import FerData
+from fer_core.evaluate import (
+    ensemble,
+    evaluate_model,
+    load_reference,
+    metrics_table,
+    predict_probabilities,
+    score,
+)
+
+K = len(CLASS_NAMES)
+
+
+def _labelled(labels, usage) -> FerData:
+    count = len(labels)
+    return FerData(np.zeros((count, 48, 48), np.uint8), np.asarray(labels, np.int64),
+                   np.array([f"image_{i}" for i in range(count)]), np.asarray(usage))
+
+
+def _probabilities_predicting(predicted) -> np.ndarray:
+    """Probability rows (summing to 1) whose argmax is ``predicted``."""
+    rows = np.full((len(predicted), K), 0.4 / (K - 1))
+    rows[np.arange(len(predicted)), predicted] = 0.6
+    return rows
+
+
+@pytest.fixture
+def six():
+    """Six test images: PublicTest gets 3 of 3 right, PrivateTest 1 of 3."""
+    data = _labelled([0, 0, 1, 3, 3, 3], ["PublicTest", "PrivateTest", "PublicTest",
+                                          "PublicTest", "PrivateTest", "PrivateTest"])
+    predicted = np.array([0, 1, 1, 3, 3, 0])
+    return data, predicted
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> keras.Model:
+    """A small, deliberately asymmetric (not flip-invariant) classifier."""
+    inputs = keras.Input((48, 48, 1))
+    hidden = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    outputs = keras.layers.Dense(K, activation="softmax", kernel_initializer=
+                                 keras.initializers.RandomNormal(stddev=0.2, seed=1))(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def test_score_on_six_hand_checked_predictions(six):
+    data, predicted = six
+    metrics = score(_probabilities_predicting(predicted), data)
+    assert metrics.count == 6
+    assert metrics.accuracy == pytest.approx(4 / 6)
+    assert metrics.by_half == pytest.approx({"PublicTest": 1.0, "PrivateTest": 1 / 3})
+
+    table = metrics.per_class
+    assert list(table.index) == list(CLASS_NAMES)
+    # angry: 1 of 2 found, 1 of 2 "angry" calls right; disgust: found, but called twice;
+    # happy: 2 of 3 found, never wrongly called
+    expected = {"angry": (0.5, 0.5, 0.5, 2), "disgust": (0.5, 1.0, 2 / 3, 1),
+                "happy": (1.0, 2 / 3, 0.8, 3)}
+    for name, (precision, recall, f1, support) in expected.items():
+        assert table.loc[name, "precision"] == pytest.approx(precision)
+        assert table.loc[name, "recall"] == pytest.approx(recall)
+        assert table.loc[name, "f1"] == pytest.approx(f1)
+        assert table.loc[name, "support"] == support
+    absent = ["fear", "neutral", "sad", "surprise"]
+    assert (table.loc[absent].to_numpy() == 0).all()
+    # macro F1 averages over all seven classes (absent ones score 0)
+    assert metrics.macro_f1 == pytest.approx((0.5 + 2 / 3 + 0.8) / K)
+
+    confusion = metrics.confusion
+    assert confusion.shape == (K, K)
+    np.testing.assert_allclose(confusion[0], [0.5, 0.5, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(confusion[1], [0, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(confusion[3], [1 / 3, 0, 0, 2 / 3, 0, 0, 0])
+    present = np.bincount(data.labels, minlength=K) > 0
+    np.testing.assert_allclose(confusion[present].sum(axis=1), 1.0)
+    np.testing.assert_allclose(confusion[~present].sum(axis=1), 0.0)
+
+    summary = metrics.summary()
+    assert summary == pytest.approx({
+        "accuracy": round(4 / 6, 5), "macro_f1": round((0.5 + 2 / 3 + 0.8) / K, 5),
+        "images": 6, "accuracy_PublicTest": 1.0, "accuracy_PrivateTest": round(1 / 3, 5),
+        "disgust_recall": 1.0})
+
+
+def test_score_accepts_predicted_labels(six):
+    data, predicted = six
+    from_labels = score(predicted, data)
+    from_probabilities = score(_probabilities_predicting(predicted), data)
+    assert from_labels.accuracy == from_probabilities.accuracy
+    assert from_labels.macro_f1 == from_probabilities.macro_f1
+    np.testing.assert_array_equal(from_labels.confusion, from_probabilities.confusion)
+
+
+def test_macro_f1_with_every_class_present():
+    data = _labelled([0, 1, 2, 3, 4, 5, 6, 6], ["PublicTest"] * 8)
+    metrics = score(np.array([0, 1, 2, 3, 4, 5, 5, 6]), data)
+    # five perfect classes; sad: P 1/2 R 1 -> 2/3; surprise: P 1 R 1/2 -> 2/3
+    assert metrics.macro_f1 == pytest.approx((5 + 2 / 3 + 2 / 3) / 7)
+    assert metrics.accuracy == pytest.approx(7 / 8)
+    assert metrics.by_half == {"PublicTest": pytest.approx(7 / 8)}  # no PrivateTest half
+    np.testing.assert_allclose(metrics.confusion.sum(axis=1), 1.0)
+
+
+def test_ensemble_averages_and_weights():
+    first = np.array([[0.8, 0.2], [0.4, 0.6]])
+    second = np.array([[0.2, 0.8], [0.6, 0.4]])
+    third = np.array([[0.5, 0.5], [0.1, 0.9]])
+    np.testing.assert_allclose(ensemble([first, second, third]), (first + second + third) / 3)
+    np.testing.assert_allclose(ensemble([first, second], [3, 1]), 0.75 * first + 0.25 * second)
+    np.testing.assert_allclose(ensemble([first, second], [6, 2]), ensemble([first, second], [3, 1]))
+    np.testing.assert_allclose(ensemble([first, second], [1, 0]), first)
+    weighted = ensemble([first, second, third], [1, 2, 5])
+    np.testing.assert_allclose(weighted.sum(axis=1), 1.0)
+    np.testing.assert_allclose(ensemble([first]), first)
+
+
+@pytest.mark.parametrize("weights", [[1.0], [1, 2, 3], [0, 0], [2, -1], [-1, -1]])
+def test_ensemble_rejects_bad_weights(weights):
+    probabilities = [np.full((2, K), 1 / K), np.eye(K)[[0, 1]]]
+    with pytest.raises(ValueError, match="one non-negative weight per model"):
+        ensemble(probabilities, weights)
+
+
+def test_predict_probabilities_with_tta_averages_the_flipped_faces(tiny_model):
+    pixels = np.random.default_rng(0).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
+    plain = predict_probabilities(tiny_model, pixels)
+    flipped = predict_probabilities(tiny_model, np.flip(pixels, axis=2))  # left-right
+    with_tta = predict_probabilities(tiny_model, pixels, tta=True)
+    assert plain.shape == with_tta.shape == (5, K)
+    assert plain.dtype == np.float64
+    np.testing.assert_allclose(with_tta, (plain + flipped) / 2, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(with_tta, plain, atol=1e-4)  # the flip did change the inputs
+    np.testing.assert_allclose(with_tta.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_probabilities_takes_ferdata_and_plain_images(tiny_model):
+    rng = np.random.default_rng(1)
+    data = FerData(rng.integers(0, 256, (4, 48, 48), dtype=np.uint8), np.arange(4),
+                   np.array(["a", "b", "c", "d"]), np.array(["PublicTest"] * 4))
+    from_data = predict_probabilities(tiny_model, data)
+    np.testing.assert_allclose(predict_probabilities(tiny_model, data.images), from_data,
+                               rtol=1e-6)
+    np.testing.assert_allclose(predict_probabilities(tiny_model, data.model_input()), from_data,
+                               rtol=1e-6)
+    metrics = evaluate_model(tiny_model, data)
+    assert metrics.accuracy == score(from_data, data).accuracy
+
+
+def test_metrics_table_is_in_percent(six):
+    data, predicted = six
+    perfect = score(data.labels, data)
+    results = {"half right": score(predicted, data), "perfect": perfect}
+    table = metrics_table(results)
+    assert list(table.index) == ["half right", "perfect"]
+    assert "images" not in table.columns
+    assert set(table.columns) == {"accuracy", "macro_f1", "accuracy_PublicTest",
+                                  "accuracy_PrivateTest", "disgust_recall"}
+    assert table.loc["half right", "accuracy"] == 66.7
+    assert table.loc["half right", "accuracy_PublicTest"] == 100.0
+    assert table.loc["half right", "accuracy_PrivateTest"] == 33.3
+    assert table.loc["half right", "macro_f1"] == pytest.approx(
+        round(100 * (0.5 + 2 / 3 + 0.8) / K, 1))
+    assert table.loc["perfect", "accuracy"] == 100.0
+
+
+def test_load_reference_missing_lists_available(tmp_path, tiny_model):
+    with pytest.raises(FileNotFoundError, match="Available: none"):
+        load_reference("baseline", tmp_path)
+    tiny_model.save(tmp_path / "alpha.keras")
+    tiny_model.save(tmp_path / "beta.keras")
+    with pytest.raises(FileNotFoundError, match="No reference model 'gamma'") as error:
+        load_reference("gamma", tmp_path)
+    assert "Available: alpha, beta" in str(error.value)
+    assert "fer-core train gamma" in str(error.value)
+
+
+def test_load_reference_returns_model_and_record(tmp_path, tiny_model):
+    tiny_model.save(tmp_path / "alpha.keras")
+    model, record = load_reference("alpha", tmp_path)
+    assert record == {}  # no JSON record next to it
+    pixels = np.random.default_rng(2).uniform(0, 255, (3, 48, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(pixels, verbose=0),
+                               tiny_model.predict(pixels, verbose=0), rtol=1e-6)
+    (tmp_path / "alpha.json").write_text(json.dumps({"test": {"accuracy": 0.5}}))
+    assert load_reference("alpha", tmp_path)[1] == {"test": {"accuracy": 0.5}}
