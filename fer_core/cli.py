@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     outliers = commands.add_parser("outliers", help="autoencoder outlier detection")
     outliers.add_argument("--profile", default=None, help="smoke, ci or full")
     outliers.add_argument("--percentile", type=float, default=98.0)
-    outliers.add_argument("--output", default=None, help="outlier file (default models/outliers.json)")
+    outliers.add_argument("--output", default=None,
+                          help="outlier file (default models/outliers.json)")
 
     train = commands.add_parser("train", help="train a model and save it with its JSON record")
     train.add_argument("model", help="registered model name (e.g. baseline, attention_unet)")

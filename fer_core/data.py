@@ -403,8 +403,9 @@ def split_data(data: FerData, seed: int = SEED, validation_fraction: float = 0.2
         raise DataError(f"Cannot split {len(train_positions)} training and {len(test)} test "
                         "images into non-empty train, validation and test sets.")
     stratify = data.labels[train_positions]
-    if np.bincount(stratify).min() < 2:
-        stratify = None  # tiny fixtures: a class with one image cannot be stratified
+    classes = np.unique(stratify)
+    if np.bincount(stratify)[classes].min() < 2 or validation_size < len(classes):
+        stratify = None  # tiny sets: too few images per class to stratify
     fit_positions, validation_positions = train_test_split(
         train_positions, test_size=validation_size, random_state=seed, stratify=stratify)
     return Splits(data.select(np.sort(fit_positions)), data.select(np.sort(validation_positions)),

@@ -10,7 +10,8 @@ from fer_core.data import FerData, Splits
 
 DEFAULT_STRENGTH = 7.0  # OpenCV's h: higher removes more noise and more detail
 # Eyes-and-brows band and mouth band of an aligned 48x48 FER face (rows, columns).
-FACE_DETAIL_REGIONS = {"eyes": (slice(12, 26), slice(6, 42)), "mouth": (slice(30, 44), slice(12, 36))}
+FACE_DETAIL_REGIONS = {"eyes": (slice(12, 26), slice(6, 42)),
+                       "mouth": (slice(30, 44), slice(12, 36))}
 
 
 def denoise_image(image: np.ndarray, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
@@ -89,7 +90,7 @@ def comparison_rows(images: np.ndarray, strength: float = DEFAULT_STRENGTH
 def noise_removal(images: np.ndarray, noise_sigma: float = 15.0,
                   strengths: tuple[float, ...] = (3, 5, 7, 10, 15, 20),
                   seed: int = 0) -> pd.DataFrame:
-    """Add Gaussian noise of known size to clean faces, denoise, and measure PSNR to the clean faces.
+    """Add Gaussian noise of known size to clean faces, denoise, and measure PSNR to them.
 
     The honest test of a denoiser: only here is the noise-free answer known.
     """

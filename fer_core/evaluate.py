@@ -11,7 +11,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 from fer_core.config import CLASS_NAMES
 from fer_core.data import FerData
@@ -108,7 +113,7 @@ def load_reference(name: str, models_dir: str | Path = MODELS_DIR) -> tuple[kera
 
 
 def metrics_table(results: dict[str, Metrics]) -> pd.DataFrame:
-    """One row per model: accuracy (all, PublicTest, PrivateTest), macro F1, disgust recall, in %."""
+    """One row per model: accuracy (all, PublicTest, PrivateTest), macro F1, disgust recall (%)."""
     rows = {name: {key: value * 100 for key, value in metrics.summary().items()
                    if key != "images"} for name, metrics in results.items()}
     return pd.DataFrame(rows).T.round(1)

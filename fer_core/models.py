@@ -56,7 +56,8 @@ class Augmentation:
         return asdict(self)
 
 
-def preprocessing(inputs: keras.KerasTensor, augmentation: Augmentation | None) -> keras.KerasTensor:
+def preprocessing(inputs: keras.KerasTensor,
+                  augmentation: Augmentation | None) -> keras.KerasTensor:
     """Augment (training only), then rescale 0..255 to [0, 1]."""
     hidden = inputs
     for layer in (augmentation or Augmentation.none()).layers():

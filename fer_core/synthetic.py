@@ -44,8 +44,8 @@ def draw_face(label: int, rng: np.random.Generator, noise: float = 8.0,
         cv2.ellipse(image, (eye_x, center[1] - 6), (3, eye), 0, 0, 360, 30, -1)
         inner, outer = (eye_x - side * 4, center[1] - 12), (eye_x + side * 4, center[1] - 12)
         # brow < 0 pulls the inner ends down (a frown), brow > 0 raises them
-        inner = (inner[0], inner[1] - int(round(brow * 2)))
-        outer = (outer[0], outer[1] + int(round(brow * 2)))
+        inner = (inner[0], inner[1] - round(brow * 2))
+        outer = (outer[0], outer[1] + round(brow * 2))
         cv2.line(image, inner, outer, 20, 2)
     mouth_y = center[1] + 10
     xs = np.arange(-8, 9)
@@ -95,7 +95,7 @@ def synthetic_dataset(train: int = 700, test: int = 140, seed: int = SEED,
 
 
 def write_kaggle_tree(data: FerData, root: str | Path) -> Path:
-    """Write images in the Kaggle layout (``train|test/<class>/<id>.png``, lossless) under ``root``."""
+    """Write images in the Kaggle layout (``train|test/<class>/<id>.png``, lossless)."""
     root = Path(root)
     for image, label, image_id, usage in zip(data.images, data.labels, data.ids, data.usage,
                                              strict=True):

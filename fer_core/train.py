@@ -234,8 +234,8 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
         model = build_model(config.model, Augmentation() if config.augment else None,
                             **config.model_options)
         schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, steps * config.epochs - steps), warmup_target=config.learning_rate,
-            warmup_steps=steps)
+            0.0, decay_steps=max(1, steps * config.epochs - steps),
+            warmup_target=config.learning_rate, warmup_steps=steps)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
                       loss=keras.losses.CategoricalCrossentropy(
                           label_smoothing=config.label_smoothing),
@@ -296,7 +296,8 @@ def hardware_description() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": len(tf.config.list_physical_devices("GPU")),
+    return {"cpu": cpu, "cores": os.cpu_count(),
+            "gpus": len(tf.config.list_physical_devices("GPU")),
             "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "backend": keras.backend.backend()}
 

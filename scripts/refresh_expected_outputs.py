@@ -2,7 +2,7 @@
 NBVAL_CHECK_OUTPUT; every other cell is stored without output to keep the repository small
 (the book build re-executes everything anyway).
 
-Usage: FER2013_PATH=... FER_PROFILE=ci python scripts/refresh_expected_outputs.py book/01_data.ipynb ...
+Usage: FER2013_PATH=... FER_PROFILE=ci python scripts/refresh_expected_outputs.py book/NAME.ipynb
 Run it only when a pinned fact changes on purpose, and say why in the commit message.
 """
 

@@ -136,21 +136,28 @@ def test_weighted_dataset_scales_the_loss_per_class():
     assert share > per_image[rare].sum() / per_image.sum()
 
 
-def test_train_model_feeds_balanced_weights(tiny_splits, tmp_path, monkeypatch):
+class _StopBeforeFitError(Exception):
+    """Raised by a spy to end train_model before it fits."""
+
+
+def test_train_model_feeds_balanced_weights(tmp_path, monkeypatch):
     imbalanced = split_data(_imbalanced(synthetic_dataset(train=80, test=14, seed=11), {2: 3}))
     seen = []
-    original = train_module.training_dataset
 
     def spy(data, batch_size, seed, class_weights=None):
-        seen.append(class_weights)
-        return original(data, batch_size, seed, class_weights)
+        seen.append((len(data), batch_size, seed, class_weights))
+        raise _StopBeforeFitError
 
     monkeypatch.setattr(train_module, "training_dataset", spy)
-    config = TrainConfig("baseline", epochs=1, batch_size=16, augment=False, class_weights=True)
-    result = train_model(imbalanced, config, tmp_path / "run", verbose=0)
-    assert seen == [balanced_class_weights(imbalanced.train.labels)]
-    assert seen[0][2] > seen[0][0]
-    assert np.isfinite(result.history.loss).all()
+    for use_weights in (True, False):
+        config = TrainConfig("baseline", epochs=1, batch_size=16, augment=False,
+                             class_weights=use_weights, seed=9)
+        with pytest.raises(_StopBeforeFitError):
+            train_model(imbalanced, config, tmp_path / "run", verbose=0)
+    expected = balanced_class_weights(imbalanced.train.labels)
+    assert expected[2] > expected[0]  # the rare class counts more
+    assert seen == [(len(imbalanced.train), 16, 9, expected),
+                    (len(imbalanced.train), 16, 9, None)]
 
 
 # --------------------------------------------------------------------------- resuming
