@@ -164,3 +164,17 @@ def recorded_histories(names: Sequence[str], models_dir: str | Path = MODELS_DIR
     """The per-epoch training history stored in each reference model's JSON record."""
     return {name: json.loads((Path(models_dir) / f"{name}.json").read_text())["validation_curve"]
             for name in names}
+
+
+def right_and_wrong(model: keras.Model, data: FerData, count: int | None = None
+                    ) -> tuple[FerData, FerData]:
+    """The faces a model classifies correctly and wrongly (at most ``count`` of each)."""
+    correct = predict_probabilities(model, data).argmax(axis=1) == data.labels
+    return data.select(correct).head(count), data.select(~correct).head(count)
+
+
+def prediction_titles(model: keras.Model, data: FerData) -> list[str]:
+    """``true -> predicted`` class names for each face, for figure titles."""
+    predicted = predict_probabilities(model, data).argmax(axis=1)
+    return [f"{CLASS_NAMES[t]} -> {CLASS_NAMES[p]}" for t, p in
+            zip(data.labels, predicted, strict=True)]

@@ -7,6 +7,7 @@ out) and never changes them: methods that need a linear output work on a clone.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -93,8 +94,22 @@ def _as_functional(model: keras.Model) -> keras.Model:
         raise ValueError(f"Model {model.name!r} has no symbolic inputs: explanations need a "
                          "functional or built Sequential model (keras.Input(...) first).")
     if isinstance(model, keras.Sequential):
-        return keras.Model(model.inputs, model.outputs, name=model.name)
+        outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
+        return keras.Model(_graph_input(model), outputs, name=model.name)
     return model
+
+
+def _graph_input(model: keras.Model):
+    # A single-input model is called with a tensor, so a probe must take a tensor, not a list.
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
+@contextlib.contextmanager
+def _quiet_input_structure():
+    # tf-keras-vis calls models with a list of inputs; Keras 3 accepts it but warns each call.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
+        yield
 
 
 def _predict(model: keras.Model, pixels: np.ndarray) -> np.ndarray:
@@ -137,24 +152,23 @@ def _linear_score_probe(model: keras.Model, features: Sequence[str] = ()):
     taken as already linear.
     """
     head = _output_layer(model)
-    activation = getattr(head, "activation", None)
-    if isinstance(head, keras.layers.Dense) and activation is keras.activations.softmax:
+    softmax = getattr(head, "activation", None) is keras.activations.softmax
+
+    def linear(hidden):
+        return tf.cast(hidden, tf.float32)
+
+    head_input = model.outputs[0]
+    if isinstance(head, keras.layers.Dense) and softmax:
         def linear(hidden):
-            hidden = tf.cast(hidden, head.kernel.dtype)
-            scores = tf.matmul(hidden, head.kernel)
+            scores = tf.matmul(tf.cast(hidden, head.kernel.dtype), head.kernel)
             return scores + head.bias if head.use_bias else scores
+
         head_input = head.input
     elif isinstance(head, keras.layers.Softmax) or (
-            isinstance(head, keras.layers.Activation) and activation is keras.activations.softmax):
-        def linear(hidden):
-            return tf.cast(hidden, tf.float32)
+            isinstance(head, keras.layers.Activation) and softmax):
         head_input = head.input
-    else:
-        def linear(hidden):
-            return tf.cast(hidden, tf.float32)
-        head_input = model.outputs[0]
     outputs = [model.get_layer(name).output for name in features] + [head_input]
-    return keras.Model(model.inputs, outputs), linear
+    return keras.Model(_graph_input(model), outputs), linear
 
 
 def conv_layer_names(model: keras.Model) -> list[str]:
@@ -202,9 +216,11 @@ def _gradcam_tf_keras_vis(model: keras.Model, pixels: np.ndarray, targets: np.nd
         model, model_modifier=ReplaceToLinear(), clone=True)
     cams = []
     for start in range(0, len(pixels), _BATCH):
-        cam = method(CategoricalScore(targets[start:start + _BATCH].tolist()),
-                     pixels[start:start + _BATCH], penultimate_layer=layer,
-                     seek_penultimate_conv_layer=False, expand_cam=False, normalize_cam=False)
+        with _quiet_input_structure():
+                cam = method(CategoricalScore(targets[start:start + _BATCH].tolist()),
+                         pixels[start:start + _BATCH], penultimate_layer=layer,
+                         seek_penultimate_conv_layer=False, expand_cam=False,
+                         normalize_cam=False)
         cams.append(np.asarray(cam, np.float32))
     return np.concatenate(cams)
 
@@ -288,6 +304,10 @@ def gradcam(model: keras.Model, images: np.ndarray, classes: int | str | Sequenc
         # their config (custom layers without get_config); the tape needs no clone.
         warnings.warn(f"tf-keras-vis could not explain model {functional.name!r} ({error}); "
                       "using a plain GradientTape Grad-CAM instead.", stacklevel=2)
+        cams = _gradcam_gradient_tape(functional, pixels, targets, layer, plus_plus)
+    if not np.isfinite(cams).all():
+        # tf-keras-vis' Grad-CAM++ multiplies by exp(score), which overflows float32 for class
+        # scores above about 88; the tape version leaves that per-image constant out.
         cams = _gradcam_gradient_tape(functional, pixels, targets, layer, plus_plus)
     return _normalized_heatmaps(cams)
 
@@ -467,12 +487,14 @@ def class_score(model: keras.Model, images: np.ndarray, cls: int | str,
 
 def activation_maximization(model: keras.Model, classes: int | str | Sequence,
                             steps: int = 200, seed: int = SEED,
-                            start: np.ndarray | None = None) -> np.ndarray:
+                            start: np.ndarray | None = None,
+                            score_scale: float = 255.0) -> np.ndarray:
     """Images that the model scores highly for each class (tf-keras-vis ActivationMaximization).
 
     Gradient ascent on the pre-softmax class score from a grey, lightly noisy face-sized image,
     with tf-keras-vis' default regularizers (total variation 1.0, L1 norm 0.3), its default
-    jitter (4 pixels) and rotation (1 degree) seeded here, and its RMSprop optimizer.
+    jitter (4 pixels) and rotation (1 degree) seeded here, and its RMSprop optimizer (learning
+    rate 1 pixel value) working on 0..255 pixels.
 
     Parameters
     ----------
@@ -486,6 +508,11 @@ def activation_maximization(model: keras.Model, classes: int | str | Sequence,
         Seeds the starting image, jitter and rotation.
     start : np.ndarray, optional
         Starting images (len(classes), 48, 48[, 1]) in 0..255 instead of the seeded grey ones.
+    score_scale : float
+        Factor on the class score. The default regularizer weights suit models that read raw
+        0..255 pixels (like VGG); ``fer_core`` models divide by 255 first, which makes the
+        score's gradient 255 times weaker, so the regularizers would win and the score fall.
+        255 restores the balance; use 1.0 for a model without such rescaling.
 
     Returns
     -------
@@ -505,10 +532,16 @@ def activation_maximization(model: keras.Model, classes: int | str | Sequence,
                          f"{len(targets)} classes.")
     rotate = Rotate2D(degree=1.0)
     rotate.random_generator = np.random.default_rng(rng.integers(2 ** 32))
+    categorical = CategoricalScore(targets.tolist())
+
+    def score(output):
+        return score_scale * categorical(output)
+
+    # clone=True: the softmax becomes linear on a copy, never on the caller's model.
     maximizer = ActivationMaximization(functional, model_modifier=ReplaceToLinear(), clone=True)
-    result = maximizer(CategoricalScore(targets.tolist()), seed_input=start,
-                       input_range=(0.0, 255.0), input_modifiers=[_SeededJitter(4, rng), rotate],
-                       steps=steps)
+    with _quiet_input_structure():
+        result = maximizer(score, seed_input=start, input_range=(0.0, 255.0),
+                           input_modifiers=[_SeededJitter(4, rng), rotate], steps=steps)
     return np.clip(np.asarray(result, np.float32), 0.0, 255.0)[..., 0]
 
 
@@ -517,8 +550,8 @@ def activation_maximization(model: keras.Model, classes: int | str | Sequence,
 def layer_activation(model: keras.Model, images: np.ndarray, layer: str | None = None) -> float:
     """Mean activation of a convolution layer (default: the last) over all images."""
     functional = _as_functional(model)
-    probe = keras.Model(functional.inputs, functional.get_layer(_conv_layer(functional,
-                                                                            layer)).output)
+    name = _conv_layer(functional, layer)
+    probe = keras.Model(_graph_input(functional), functional.get_layer(name).output)
     pixels = _model_input(images)
     means = [float(tf.reduce_mean(probe(pixels[start:start + 256], training=False)))
              * len(pixels[start:start + 256]) for start in range(0, len(pixels), 256)]
@@ -583,8 +616,8 @@ def deepdream(model: keras.Model, images: np.ndarray, layer: str | None = None, 
         For a layer that is not convolutional or an octave below 1.
     """
     functional = _as_functional(model)
-    probe = keras.Model(functional.inputs,
-                        functional.get_layer(_conv_layer(functional, layer)).output)
+    name = _conv_layer(functional, layer)
+    probe = keras.Model(_graph_input(functional), functional.get_layer(name).output)
     if any(scale < 1.0 for scale in octaves):
         raise ValueError(f"Octave scales must be >= 1 (the models take {IMAGE_SIZE}x"
                          f"{IMAGE_SIZE} inputs), got {tuple(octaves)}.")
@@ -605,3 +638,35 @@ def deepdream(model: keras.Model, images: np.ndarray, layer: str | None = None, 
         change = tf.image.resize(dream - base, (IMAGE_SIZE, IMAGE_SIZE), method="bilinear")
         image = tf.clip_by_value(image + change, 0.0, 255.0)
     return image.numpy()[..., 0]
+
+
+def class_average_maps(maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The mean map of each class, (7, 48, 48); a class without images gives a zero map."""
+    return np.stack([maps[labels == k].mean(axis=0) if (labels == k).any()
+                     else np.zeros(maps.shape[1:], maps.dtype) for k in range(len(CLASS_NAMES))])
+
+
+def gradcam_for_models(models: Mapping[str, keras.Model], images: np.ndarray,
+                       layer: str | None = None) -> dict[str, np.ndarray]:
+    """Grad-CAM maps of several models (each explaining its own prediction) for the same faces."""
+    return {name: gradcam(model, images, layer=layer) for name, model in models.items()}
+
+
+def region_table(maps_by_model: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """:func:`region_summary` of several models' maps, indexed by (model, region), with each
+    region's share of the image area: a map that ignored the face would match that column."""
+    table = pd.concat({name: region_summary(maps).set_index("region")
+                       for name, maps in maps_by_model.items()}, names=["model"])
+    areas = {name: float(mask.mean()) for name, mask in FACE_REGIONS.items()}
+    table["area share"] = [areas.get(region, np.nan) for region in
+                           table.index.get_level_values("region")]
+    return table
+
+
+def maximization_gain(model: keras.Model, synthesized: np.ndarray) -> pd.DataFrame:
+    """Each class's pre-softmax score on a plain mid-grey image and on its synthesized image."""
+    grey = np.full((1, IMAGE_SIZE, IMAGE_SIZE), 128.0, np.float32)
+    rows = {name: {"grey image": float(class_score(model, grey, k)[0]),
+                   "synthesized image": float(class_score(model, synthesized[[k]], k)[0])}
+            for k, name in enumerate(CLASS_NAMES[:len(synthesized)])}
+    return pd.DataFrame.from_dict(rows, orient="index").round(2)

@@ -13,8 +13,8 @@ for step in ${steps[@]}; do
     attention_unet) fer-core train attention_unet --profile full --exclude-outliers \
                       --label-smoothing 0.1 --width 16 --epochs 25 ;;
     ablations)
-      # The study's claims, same seed and a 10-epoch budget each.
-      common=(--profile full --epochs 10 --models-dir models/ablations)
+      # The study's claims, same seed and an 8-epoch budget each.
+      common=(--profile full --epochs 8 --models-dir models/ablations)
       fer-core train baseline "${common[@]}" --no-augment --name baseline_plain
       fer-core train baseline "${common[@]}" --name baseline_augment
       fer-core train baseline "${common[@]}" --exclude-outliers --name baseline_augment_filtered
