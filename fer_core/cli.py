@@ -2,6 +2,7 @@
 
     fer-core data                         summary, split sizes and audit of the dataset
     fer-core outliers --profile full      train the autoencoder, write models/outliers.json
+    fer-core pretrain --profile full      autoencoder for in-domain transfer
     fer-core train attention_unet --profile full
     fer-core evaluate baseline attention_unet [--tta]
     fer-core predict photo.jpg [--annotate out.jpg]
@@ -46,8 +47,21 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", default="float32", help="float32, mixed_bfloat16 or auto")
     train.add_argument("--distribute", default="none", help="none, mirrored or multiworker")
     train.add_argument("--width", type=int, help="channel width (attention_unet)")
+    train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="model builder option, e.g. --option depth=4 (repeatable)")
+    train.add_argument("--train-subset", type=int,
+                       help="train on a seeded, stratified subset of this many images")
+    train.add_argument("--init-from", help="start from the weights of this saved .keras model "
+                       "(layers matched by name and shape)")
     train.add_argument("--run-dir", help="checkpoint folder (default runs/<name>); resumes")
     train.add_argument("--models-dir", default=None, help="where to save (default models/)")
+
+    pretrain = commands.add_parser(
+        "pretrain", help="train the autoencoder on the training faces and save it, so a "
+        "classifier can start from its encoder (--init-from models/autoencoder.keras)")
+    pretrain.add_argument("--profile", default=None, help="smoke, ci or full")
+    pretrain.add_argument("--output", default=None,
+                          help="model file (default models/autoencoder.keras)")
 
     evaluate = commands.add_parser("evaluate", help="test metrics of saved reference models")
     evaluate.add_argument("names", nargs="+")
@@ -102,13 +116,18 @@ def _train(arguments: argparse.Namespace) -> int:
     profile = config.get_profile(arguments.profile)
     changes = {key: value for key, value in {
         "epochs": arguments.epochs, "learning_rate": arguments.learning_rate,
-        "label_smoothing": arguments.label_smoothing}.items() if value is not None}
+        "label_smoothing": arguments.label_smoothing,
+        "init_from": arguments.init_from,
+        "train_subset": arguments.train_subset}.items() if value is not None}
+    options = _model_options(arguments.option)
+    if arguments.width:
+        options["width"] = arguments.width
     settings = train.TrainConfig.from_profile(
         arguments.model, profile, augment=not arguments.no_augment,
         class_weights=arguments.class_weights, exclude_outliers=arguments.exclude_outliers,
         denoise=arguments.denoise, precision=arguments.precision,
         distribute=arguments.distribute,
-        model_options={"width": arguments.width} if arguments.width else {}, **changes)
+        model_options=options, **changes)
     name = arguments.name or arguments.model
     splits = data.load_splits(arguments.data)
     # one line per epoch: readable in logs of long background runs
@@ -118,6 +137,37 @@ def _train(arguments: argparse.Namespace) -> int:
                                 profile=profile.name)
     print(f"saved {path} ({result.seconds / 60:.1f} min, {result.seconds_per_epoch:.1f} s/epoch)")
     print(path.with_suffix(".json").read_text())
+    return 0
+
+
+def _model_options(pairs: list[str]) -> dict:
+    """Parse ``KEY=VALUE`` options; values are read as numbers where they look like one."""
+    options = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ValueError(f"Model options look like KEY=VALUE (e.g. depth=4), got {pair!r}.")
+        for convert in (int, float):
+            try:
+                options[key] = convert(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
+
+
+def _pretrain(arguments: argparse.Namespace) -> int:
+    from fer_core import config, data, outliers
+
+    splits = data.load_splits(arguments.data)
+    profile = config.get_profile(arguments.profile)
+    path = outliers.save_autoencoder(
+        outliers.train_autoencoder(splits.train.head(profile.train_subset), profile, verbose=2),
+        splits.train.checksum, arguments.output or outliers.AUTOENCODER_FILE,
+        command="fer-core " + " ".join(sys.argv[1:]), profile=profile)
+    print(f"saved {path}")
     return 0
 
 
@@ -142,8 +192,8 @@ def _predict(arguments: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"data": _data, "outliers": _outliers, "train": _train, "evaluate": _evaluate,
-             "predict": _predict}
+_COMMANDS = {"data": _data, "outliers": _outliers, "pretrain": _pretrain, "train": _train,
+             "evaluate": _evaluate, "predict": _predict}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,6 +18,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from fer_core import models  # noqa: F401  (registers the ViT's custom layer for loading)
 from fer_core.config import CLASS_NAMES
 from fer_core.data import FerData
 

@@ -149,6 +149,77 @@ def build_attention_unet(augmentation: Augmentation | None = None, width: int = 
     return keras.Model(inputs, _classifier_head(pooled, dropout), name="attention_unet")
 
 
+@keras.saving.register_keras_serializable(package="fer_core")
+class PositionEmbedding(layers.Layer):
+    """Adds a learned vector to each token position (the ViT's absolute position embedding).
+
+    Keras 3 has no built-in layer for this; it is registered, so a saved ViT loads anywhere
+    ``fer_core.models`` has been imported.
+    """
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(shape=tuple(input_shape[1:]), name="positions",
+                                         initializer=keras.initializers.TruncatedNormal(
+                                             stddev=0.02))
+
+    def call(self, tokens):
+        return tokens + keras.ops.cast(self.positions, tokens.dtype)
+
+
+def build_vit(augmentation: Augmentation | None = None, patch_size: int = 8, dim: int = 96,
+              depth: int = 6, heads: int = 4, mlp_dim: int = 192,
+              dropout: float = 0.1) -> keras.Model:
+    """A vision transformer trained from scratch (Dosovitskiy et al. 2021), sized for CPUs.
+
+    Non-overlapping ``patch_size`` patches are embedded linearly (a strided convolution), get a
+    learned position embedding, pass ``depth`` pre-norm transformer blocks (multi-head
+    self-attention and a GELU MLP, each with a residual connection), and are averaged into the
+    classification head (global average pooling of tokens works as well as a class token for
+    small images and keeps the graph plain).
+    """
+    if IMAGE_SIZE % patch_size:
+        raise ValueError(f"patch_size must divide {IMAGE_SIZE}, got {patch_size}.")
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = preprocessing(inputs, augmentation)
+    hidden = layers.Conv2D(dim, patch_size, strides=patch_size, name="patch_embedding")(hidden)
+    tokens = (IMAGE_SIZE // patch_size) ** 2
+    hidden = layers.Reshape((tokens, dim), name="patch_tokens")(hidden)
+    hidden = PositionEmbedding(name="position_embedding")(hidden)
+    for block in range(1, depth + 1):
+        name = f"block{block}"
+        attended = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(hidden)
+        attended = layers.MultiHeadAttention(heads, dim // heads, dropout=dropout,
+                                             name=f"{name}_attention")(attended, attended)
+        hidden = layers.Add(name=f"{name}_residual1")([hidden, attended])
+        mixed = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm2")(hidden)
+        mixed = layers.Dense(mlp_dim, activation="gelu", name=f"{name}_mlp1")(mixed)
+        mixed = layers.Dropout(dropout, name=f"{name}_dropout")(mixed)
+        mixed = layers.Dense(dim, name=f"{name}_mlp2")(mixed)
+        hidden = layers.Add(name=f"{name}_residual2")([hidden, mixed])
+    hidden = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(hidden)
+    pooled = layers.GlobalAveragePooling1D(name="token_pool")(hidden)
+    return keras.Model(inputs, _classifier_head(pooled, dropout), name="vit")
+
+
+def build_encoder_cnn(augmentation: Augmentation | None = None,
+                      dropout: float = 0.4) -> keras.Model:
+    """A classifier whose first three layers are the outlier autoencoder's encoder.
+
+    The layers ``encoder1``-``encoder3`` have the autoencoder's names and shapes, so
+    ``TrainConfig(init_from="models/autoencoder.keras")`` starts them from the weights learned
+    by reconstructing faces (in-domain self-supervised pretraining); a convolution block and
+    the head on top are always trained from scratch.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = preprocessing(inputs, augmentation)
+    for index, filters in enumerate((32, 64, 128)):
+        hidden = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
+                               name=f"encoder{index + 1}")(hidden)
+    hidden = _conv_block(hidden, 256, "top")
+    pooled = layers.GlobalAveragePooling2D(name="top_pool")(hidden)
+    return keras.Model(inputs, _classifier_head(pooled, dropout), name="encoder_cnn")
+
+
 def build_autoencoder(bottleneck: int = 64) -> keras.Model:
     """Convolutional autoencoder for outlier detection; outputs [0, 1] pixels (48, 48, 1)."""
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
@@ -170,6 +241,8 @@ def build_autoencoder(bottleneck: int = 64) -> keras.Model:
 MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "baseline": build_baseline,
     "attention_unet": build_attention_unet,
+    "vit": build_vit,
+    "encoder_cnn": build_encoder_cnn,
 }
 
 

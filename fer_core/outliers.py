@@ -21,6 +21,7 @@ from fer_core.data import DataError, FerData
 from fer_core.models import build_autoencoder
 
 OUTLIER_FILE = Path(__file__).resolve().parent.parent / "models" / "outliers.json"
+AUTOENCODER_FILE = OUTLIER_FILE.with_name("autoencoder.keras")
 FORMAT_VERSION = 1
 ERRORS_FILE_NAME = "outlier_errors.csv.gz"
 
@@ -80,6 +81,26 @@ def train_autoencoder(data: FerData, profile: Profile | None = None, seed: int =
     model.fit(pixels, pixels / 255.0, epochs=profile.autoencoder_epochs,
               batch_size=profile.batch_size, shuffle=True, verbose=verbose)
     return model
+
+
+def save_autoencoder(model: keras.Model, checksum: str, path: str | Path = AUTOENCODER_FILE,
+                     command: str = "", profile: Profile | None = None) -> Path:
+    """Save a trained autoencoder (no optimizer state) with a JSON record next to it.
+
+    The record holds the profile's budget, seed, data checksum and command, so a classifier
+    initialized from this encoder can say where its starting weights came from.
+    """
+    profile = profile or get_profile()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keras.Model(model.inputs, model.outputs, name=model.name).save(path)
+    record = {"model": "autoencoder", "profile": profile.name, "seed": SEED,
+              "epochs": profile.autoencoder_epochs, "batch_size": profile.batch_size,
+              "train_images": None if profile.train_subset is None else profile.train_subset,
+              "parameters": int(model.count_params()), "data_checksum": checksum,
+              "command": command}
+    path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    return path
 
 
 def reconstruction_errors(model: keras.Model, data: FerData, batch_size: int = 256) -> np.ndarray:

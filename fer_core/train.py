@@ -64,6 +64,10 @@ class TrainConfig:
         The seed for weights, shuffling and augmentation.
     model_options : dict
         Extra keyword arguments for the model builder.
+    init_from : str or None
+        A saved ``.keras`` model whose weights start this run: every layer with the same name
+        and weight shapes is copied (a warm restart of the same architecture, or transfer of a
+        pretrained encoder into a classifier). None: random initialization.
     """
 
     model: str
@@ -81,6 +85,7 @@ class TrainConfig:
     distribute: str = "none"
     seed: int = SEED
     model_options: dict = field(default_factory=dict)
+    init_from: str | None = None
 
     @classmethod
     def from_profile(cls, model: str, profile: Profile | None = None, **changes) -> TrainConfig:
@@ -196,6 +201,36 @@ class _EpochTimer(keras.callbacks.Callback):
         self.durations.append(time.perf_counter() - self._start)
 
 
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy weights from ``source`` into every ``target`` layer of the same name and shapes.
+
+    Returns
+    -------
+    list of str
+        Names of the layers copied.
+
+    Raises
+    ------
+    ValueError
+        When no layer matches, since a silent no-op would pass off random weights as transfer.
+    """
+    available = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in target.layers:
+        donor = available.get(layer.name)
+        weights = layer.get_weights()
+        if donor is None or not weights:
+            continue
+        donated = donor.get_weights()
+        if [w.shape for w in donated] == [w.shape for w in weights]:
+            layer.set_weights(donated)
+            copied.append(layer.name)
+    if not copied:
+        raise ValueError(f"No layer of '{source.name}' matches a layer of '{target.name}' by name "
+                         "and shape: nothing to initialize from.")
+    return copied
+
+
 def prepare_training_data(splits: Splits, config: TrainConfig) -> Splits:
     """Apply the run's data switches: outlier filter, subset, denoising."""
     from fer_core import denoise, outliers  # lazily: OpenCV work only when switched on
@@ -233,6 +268,9 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     with strategy.scope():
         model = build_model(config.model, Augmentation() if config.augment else None,
                             **config.model_options)
+        if config.init_from:
+            transfer_weights(keras.models.load_model(_resolve(config.init_from), compile=False),
+                             model)
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, steps * config.epochs - steps),
             warmup_target=config.learning_rate, warmup_steps=steps)
@@ -265,6 +303,17 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     keras.mixed_precision.set_global_policy("float32")
     return TrainResult(model, history.reset_index(drop=True), config, seconds, per_epoch,
                        steps * config.batch_size / per_epoch, len(data.train))
+
+
+def _resolve(path: str) -> Path:
+    """A model path as given, or relative to the repository (records store it that way)."""
+    candidate = Path(path)
+    if not candidate.exists() and (REPOSITORY / candidate).exists():
+        candidate = REPOSITORY / candidate
+    if not candidate.exists():
+        raise FileNotFoundError(f"Cannot initialize from '{path}': no such model file. Train it "
+                                "first or give the path of a saved .keras model.")
+    return candidate
 
 
 class _OneHot:

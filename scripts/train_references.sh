@@ -4,7 +4,7 @@
 # Usage: FER2013_PATH=path/to/fer2013.zip bash scripts/train_references.sh [step ...]
 set -euo pipefail
 export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
-steps=("${@:-outliers baseline attention_unet ablations}")
+steps=("${@:-outliers baseline attention_unet attention_unet_long ablations vit transfer learning_curve}")
 for step in ${steps[@]}; do
   echo "=== $step: $(date -u +%H:%M:%S)"
   case "$step" in
@@ -12,6 +12,29 @@ for step in ${steps[@]}; do
     baseline) fer-core train baseline --profile full --exclude-outliers ;;
     attention_unet) fer-core train attention_unet --profile full --exclude-outliers \
                       --label-smoothing 0.1 --width 16 --epochs 25 ;;
+    attention_unet_long)
+      # A warm restart: 25 more epochs from the 25-epoch model with a new cosine cycle.
+      fer-core train attention_unet --profile full --exclude-outliers --label-smoothing 0.1 \
+        --width 16 --epochs 25 --learning-rate 5e-4 --init-from models/attention_unet.keras \
+        --name attention_unet_long ;;
+    vit)
+      # The baseline's recipe and budget (30 epochs, same augmentation and data).
+      fer-core train vit --profile full --exclude-outliers ;;
+    transfer)
+      # In-domain pretraining: the autoencoder's encoder vs random weights, 10% of the labels.
+      common=(--profile full --exclude-outliers --train-subset 2250 --models-dir models/transfer)
+      fer-core pretrain --profile full
+      fer-core train encoder_cnn "${common[@]}" --name encoder_cnn_scratch
+      fer-core train encoder_cnn "${common[@]}" --init-from models/autoencoder.keras \
+        --name encoder_cnn_pretrained ;;
+    learning_curve)
+      # Accuracy vs training-set size (10% and 30%; 100% are the reference runs), same recipe.
+      for size in 2250 6750; do
+        for model in baseline vit; do
+          fer-core train "$model" --profile full --exclude-outliers --train-subset "$size" \
+            --models-dir models/learning_curve --name "${model}_${size}"
+        done
+      done ;;
     ablations)
       # The study's claims, same seed and an 8-epoch budget each.
       common=(--profile full --epochs 8 --models-dir models/ablations)

@@ -112,3 +112,19 @@ def test_autoencoder_reconstructs_unit_range_images(pixels):
     assert output.shape == pixels.shape
     assert np.all(output >= 0) and np.all(output <= 1)
     assert model.get_layer("code").units == 16
+
+
+def test_vision_transformer_saves_and_reloads_with_its_position_embedding(pixels, tmp_path):
+    from fer_core.evaluate import load_reference
+
+    model = build_model("vit", patch_size=6, dim=16, depth=1, heads=2, mlp_dim=32)
+    assert model.get_layer("patch_tokens").output.shape[1:] == (64, 16)  # (48 / 6)^2 tokens
+    model.save(tmp_path / "tiny_vit.keras")
+    reloaded, _ = load_reference("tiny_vit", tmp_path)
+    np.testing.assert_allclose(reloaded.predict(pixels, verbose=0),
+                               model.predict(pixels, verbose=0), atol=1e-6)
+
+
+def test_vision_transformer_rejects_a_patch_size_that_does_not_tile_the_face():
+    with pytest.raises(ValueError, match="patch_size must divide 48"):
+        build_model("vit", patch_size=5)

@@ -204,3 +204,20 @@ def test_saved_file_is_plain_json(detected, training, tmp_path):
     assert record["format_version"] == 1
     assert set(record["error_quantiles"]) == {"1", "25", "50", "75", "95", "98", "99"}
     assert all(entry["label"] in CLASS_NAMES for entry in record["flagged"])
+
+
+def test_saved_autoencoder_reloads_with_its_record(tmp_path):
+    import keras
+
+    from fer_core.models import build_autoencoder
+    from fer_core.outliers import save_autoencoder
+
+    model = build_autoencoder()
+    path = save_autoencoder(model, "synthetic-1306", tmp_path / "autoencoder.keras",
+                            command="fer-core pretrain", profile=get_profile("smoke"))
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["data_checksum"] == "synthetic-1306" and record["profile"] == "smoke"
+    assert record["parameters"] == model.count_params()
+    reloaded = keras.models.load_model(path, compile=False)
+    np.testing.assert_array_equal(reloaded.get_layer("encoder1").get_weights()[0],
+                                  model.get_layer("encoder1").get_weights()[0])

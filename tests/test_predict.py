@@ -194,3 +194,10 @@ def test_cli_predict_reports_errors(tmp_path, capsys):
     code = cli.main(["predict", str(tmp_path / "missing.jpg")])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_model_options_are_parsed_as_numbers_where_possible():
+    assert cli._model_options(["depth=4", "dropout=0.2", "name=x"]) == {
+        "depth": 4, "dropout": 0.2, "name": "x"}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        cli._model_options(["depth"])

@@ -19,6 +19,7 @@ from fer_core import train as train_module
 from fer_core.config import CLASS_NAMES, get_profile
 from fer_core.data import FerData, Splits, split_data
 from fer_core.evaluate import evaluate_model, load_reference
+from fer_core.models import build_autoencoder, build_model
 from fer_core.synthetic import synthetic_dataset
 from fer_core.train import (
     TrainConfig,
@@ -30,6 +31,7 @@ from fer_core.train import (
     save_reference,
     train_model,
     training_dataset,
+    transfer_weights,
 )
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -307,3 +309,48 @@ def test_mirrored_training_on_two_logical_cpus(tmp_path):
     assert outcome["replicas"] == 2
     assert outcome["epochs"] == [0]
     assert np.isfinite(outcome["loss"])
+
+
+@pytest.mark.slow
+def test_vision_transformer_learns_the_synthetic_task(splits, tmp_path):
+    config = TrainConfig("vit", epochs=8, batch_size=32, learning_rate=2e-3, augment=False,
+                         model_options={"dim": 32, "depth": 2, "mlp_dim": 64, "dropout": 0.0})
+    result = train_model(splits, config, tmp_path / "run", verbose=0)
+    assert result.model.get_layer("patch_embedding").filters == 32
+    assert result.history.val_accuracy.max() > 0.6
+
+
+# --------------------------------------------------------------------------- initialization
+
+def test_transfer_copies_matching_layers_only():
+    autoencoder = build_autoencoder()
+    classifier = build_model("encoder_cnn")
+    copied = transfer_weights(autoencoder, classifier)
+    assert copied == ["encoder1", "encoder2", "encoder3"]
+    for name in copied:
+        for mine, theirs in zip(classifier.get_layer(name).get_weights(),
+                                autoencoder.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+
+
+def test_transfer_without_any_match_raises():
+    with pytest.raises(ValueError, match="nothing to initialize"):
+        transfer_weights(build_autoencoder(), build_model("vit"))
+
+
+def test_init_from_starts_training_at_the_saved_weights(baseline_run, splits, tmp_path):
+    result, _ = baseline_run
+    saved = tmp_path / "start.keras"
+    result.model.save(saved)
+    # a learning rate of zero keeps the copied weights: validation accuracy must match at once
+    config = TrainConfig("baseline", epochs=1, batch_size=32, learning_rate=0.0, augment=False,
+                         init_from=str(saved))
+    warm = train_model(splits, config, tmp_path / "run", verbose=0)
+    assert warm.history.val_accuracy.iloc[0] == pytest.approx(
+        result.history.val_accuracy.max(), abs=1e-6)
+
+
+def test_init_from_a_missing_file_says_what_to_do(tiny_splits, tmp_path):
+    config = TrainConfig("baseline", epochs=1, batch_size=16, init_from="nowhere.keras")
+    with pytest.raises(FileNotFoundError, match="Train it first"):
+        train_model(tiny_splits, config, tmp_path / "run", verbose=0)
