@@ -2,7 +2,7 @@
 
 Modules are named after what they do: ``config`` (budget profiles, seeds, data location),
 ``data``, ``synthetic``, ``denoise``, ``outliers``, ``models``, ``train``, ``evaluate``,
-``explain``, ``predict``, ``plots`` and ``cli``.
+``calibrate``, ``compare`` (literature and peer), ``explain``, ``predict``, ``plots`` and ``cli``.
 """
 
 import os

@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="model builder option, e.g. --option depth=4 (repeatable)")
     train.add_argument("--train-subset", type=int,
-                       help="train on a seeded, stratified subset of this many images")
+                       help="train on a seeded random subset of this many images")
     train.add_argument("--init-from", help="start from the weights of this saved .keras model "
                        "(layers matched by name and shape)")
     train.add_argument("--run-dir", help="checkpoint folder (default runs/<name>); resumes")

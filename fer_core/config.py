@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-SEED = 1306  # arXiv 1306.0239, the FER-2013 challenge report
+SEED = 1306  # arXiv 1306.0239, Tang's winning FER-2013 challenge entry
 PROFILE_VARIABLE = "FER_PROFILE"
 DATA_VARIABLE = "FER2013_PATH"
 CACHE_VARIABLE = "FER_CACHE_DIR"

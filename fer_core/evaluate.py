@@ -160,6 +160,20 @@ def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def recorded_speeds(names: Sequence[str], models_dir: str | Path = MODELS_DIR) -> pd.DataFrame:
+    """Parameters, training time and speeds as each reference run recorded them."""
+    rows = {}
+    for name in names:
+        record = json.loads((Path(models_dir) / f"{name}.json").read_text())
+        rows[name] = {"parameters": record.get("parameters"),
+                      "epochs": record.get("config", {}).get("epochs"),
+                      "training minutes": round(record.get("training_seconds", np.nan) / 60, 1),
+                      "seconds per epoch": record.get("seconds_per_epoch"),
+                      "train images/s": record.get("train_images_per_second"),
+                      "inference images/s": record.get("inference_images_per_second")}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def recorded_histories(names: Sequence[str], models_dir: str | Path = MODELS_DIR
                        ) -> dict[str, dict[str, list[float]]]:
     """The per-epoch training history stored in each reference model's JSON record."""
@@ -179,3 +193,110 @@ def prediction_titles(model: keras.Model, data: FerData) -> list[str]:
     predicted = predict_probabilities(model, data).argmax(axis=1)
     return [f"{CLASS_NAMES[t]} -> {CLASS_NAMES[p]}" for t, p in
             zip(data.labels, predicted, strict=True)]
+
+
+def reference_probabilities(names: Sequence[str], data: FerData, tta: bool = False,
+                            models_dir: str | Path = MODELS_DIR) -> dict[str, np.ndarray]:
+    """Each saved reference model's class probabilities on ``data`` (recorded denoising applied).
+
+    Computed once per model, they feed ensembles, per-class analysis and calibration without
+    predicting again.
+    """
+    probabilities = {}
+    for name in names:
+        model, record = load_reference(name, models_dir)
+        inputs = data
+        if record.get("config", {}).get("denoise"):
+            from fer_core.denoise import denoise_data
+
+            inputs = denoise_data(data)
+        probabilities[name] = predict_probabilities(model, inputs, tta=tta)
+    return probabilities
+
+
+def ensemble_table(probabilities: dict[str, np.ndarray], data: FerData,
+                   smallest: int = 1) -> pd.DataFrame:
+    """Score every combination of at least ``smallest`` models by soft voting.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per combination (members joined by ``+``), with the number of models and, in %,
+        accuracy (all, PublicTest, PrivateTest), macro F1 and disgust recall; best first.
+    """
+    from itertools import combinations
+
+    names = list(probabilities)
+    if not names:
+        raise ValueError("Give the probabilities of at least one model.")
+    rows = {}
+    for size in range(max(1, smallest), len(names) + 1):
+        for members in combinations(names, size):
+            metrics = score(ensemble([probabilities[name] for name in members]), data)
+            row = {"models": size}
+            row.update({key: round(value * 100, 1) for key, value in metrics.summary().items()
+                        if key != "images"})
+            rows[" + ".join(members)] = row
+    return pd.DataFrame.from_dict(rows, orient="index").sort_values(
+        ["accuracy", "models"], ascending=[False, True])
+
+
+def most_confused_pairs(confusion: np.ndarray, top: int = 5) -> pd.DataFrame:
+    """The largest off-diagonal entries of a row-normalized confusion matrix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``true``, ``predicted`` and ``share of true class (%)``, largest first.
+    """
+    matrix = np.asarray(confusion, np.float64)
+    if matrix.shape != (len(CLASS_NAMES), len(CLASS_NAMES)):
+        raise ValueError(f"Expected a {len(CLASS_NAMES)}x{len(CLASS_NAMES)} confusion matrix, "
+                         f"got shape {matrix.shape}.")
+    off_diagonal = matrix.copy()
+    np.fill_diagonal(off_diagonal, -np.inf)
+    order = np.argsort(off_diagonal, axis=None)[::-1][:top]
+    rows = [{"true": CLASS_NAMES[i], "predicted": CLASS_NAMES[j],
+             "share of true class (%)": round(100 * matrix[i, j], 1)}
+            for i, j in zip(*np.unravel_index(order, matrix.shape), strict=True)]
+    return pd.DataFrame(rows)
+
+
+def confused_examples(probabilities: np.ndarray, data: FerData, true: str, predicted: str,
+                      count: int = 8) -> FerData:
+    """Faces of class ``true`` predicted as ``predicted``, the most confident mistakes first."""
+    for name in (true, predicted):
+        if name not in CLASS_NAMES:
+            raise ValueError(f"Unknown class {name!r}; classes are {', '.join(CLASS_NAMES)}.")
+    wanted, guessed = CLASS_NAMES.index(true), CLASS_NAMES.index(predicted)
+    mask = (data.labels == wanted) & (probabilities.argmax(axis=1) == guessed)
+    positions = np.flatnonzero(mask)
+    positions = positions[np.argsort(-probabilities[positions, guessed])][:count]
+    return data.select(positions)
+
+
+def size_study_table(models_dir: str | Path, test: FerData,
+                     extra: Sequence[str] = (), extra_dir: str | Path = MODELS_DIR
+                     ) -> pd.DataFrame:
+    """Test accuracy recomputed from weights against the number of training images.
+
+    Every model in ``models_dir`` (e.g. the learning-curve or transfer runs) plus the named
+    ``extra`` reference models from ``extra_dir``; the JSON records give each model's
+    architecture, training-set size and whether it started from pretrained weights.
+    """
+    sources = [(path.stem, Path(models_dir)) for path in sorted(Path(models_dir).glob("*.keras"))]
+    sources += [(name, Path(extra_dir)) for name in extra]
+    rows = []
+    for name, folder in sources:
+        metrics, record = evaluate_reference(name, test, models_dir=folder)
+        config = record.get("config", {})
+        rows.append({"run": name, "model": record.get("model", name),
+                     "train images": record.get("train_images"),
+                     "initialized from": Path(config["init_from"]).stem
+                     if config.get("init_from") else "random",
+                     "epochs": config.get("epochs"),
+                     "accuracy": round(metrics.accuracy * 100, 1),
+                     "macro_f1": round(metrics.macro_f1 * 100, 1),
+                     "parameters": record.get("parameters"),
+                     "seconds per epoch": record.get("seconds_per_epoch")})
+    return pd.DataFrame(rows).sort_values(["model", "train images"]).reset_index(drop=True)

@@ -204,3 +204,26 @@ def bar_table(frame: pd.DataFrame, x: str, y: str, hue: str | None = None,
     axis.set_title(title)
     figure.tight_layout()
     return figure
+
+
+def reliability_diagram(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Accuracy against confidence per bin (from ``fer_core.calibrate.reliability_table``).
+
+    Points below the diagonal are over-confident bins. Each legend entry carries the expected
+    calibration error computed from its table, so the figure never disagrees with the numbers.
+    """
+    figure, axis = plt.subplots(figsize=(4.8, 4.4))
+    axis.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="perfect")
+    for name, table in tables.items():
+        ece = ((table.accuracy - table.confidence).abs() * table["count"]).sum() \
+            / table["count"].sum()
+        axis.plot(table.confidence, table.accuracy, marker="o", markersize=4,
+                  label=f"{name} (ECE {100 * ece:.1f}%)")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_aspect("equal")
+    axis.set_xlabel("confidence (mean top-class probability in the bin)")
+    axis.set_ylabel("accuracy in the bin")
+    axis.legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
+    return figure

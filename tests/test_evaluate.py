@@ -11,11 +11,15 @@ import pytest
 from fer_core.config import CLASS_NAMES
 from fer_core.data import FerData
 from fer_core.evaluate import (
+    confused_examples,
     ensemble,
+    ensemble_table,
     evaluate_model,
     load_reference,
     metrics_table,
+    most_confused_pairs,
     predict_probabilities,
+    recorded_speeds,
     score,
 )
 
@@ -194,3 +198,59 @@ def test_load_reference_returns_model_and_record(tmp_path, tiny_model):
                                tiny_model.predict(pixels, verbose=0), rtol=1e-6)
     (tmp_path / "alpha.json").write_text(json.dumps({"test": {"accuracy": 0.5}}))
     assert load_reference("alpha", tmp_path)[1] == {"test": {"accuracy": 0.5}}
+
+
+def test_ensemble_table_scores_every_combination(six):
+    data, predicted = six
+    wrong_elsewhere = predicted.copy()
+    wrong_elsewhere[[1, 5]] = [0, 3]  # this model fixes the two PrivateTest mistakes ...
+    wrong_elsewhere[0] = 2  # ... and makes one of its own
+    confident = _probabilities_predicting(wrong_elsewhere)
+    confident[[1, 5]] = 0.0  # it is sure where it fixes first's mistakes ...
+    confident[1, 0] = confident[5, 3] = 1.0
+    confident[0] = 0.08  # ... and unsure about its own mistake
+    confident[0, 2] = 0.52
+    probabilities = {"first": _probabilities_predicting(predicted), "second": confident}
+    table = ensemble_table(probabilities, data)
+    assert list(table.index) == ["first + second", "second", "first"]
+    assert table.loc["first", "accuracy"] == pytest.approx(100 * 4 / 6, abs=0.05)
+    assert table.loc["second", "accuracy"] == pytest.approx(100 * 5 / 6, abs=0.05)
+    # the average keeps first's answer on image 0 (class 0: 0.34 vs class 2: 0.29) and
+    # second's sure fixes on images 1 and 5
+    assert table.loc["first + second", "accuracy"] == 100.0
+    assert table.loc["first + second", "models"] == 2
+    with pytest.raises(ValueError, match="at least one model"):
+        ensemble_table({}, data)
+
+
+def test_most_confused_pairs_reads_the_off_diagonal():
+    confusion = np.eye(K) * 0.5
+    confusion[2, 5] = 0.3  # fear -> sad
+    confusion[1, 0] = 0.4  # disgust -> angry
+    pairs = most_confused_pairs(confusion, top=2)
+    assert pairs[["true", "predicted"]].values.tolist() == [["disgust", "angry"], ["fear", "sad"]]
+    assert pairs["share of true class (%)"].tolist() == [40.0, 30.0]
+    with pytest.raises(ValueError, match="7x7"):
+        most_confused_pairs(np.eye(3))
+
+
+def test_confused_examples_are_the_surest_mistakes_first(six):
+    data, _ = six
+    probabilities = np.full((6, K), 0.01)
+    probabilities[:, 0] = 0.5
+    probabilities[3, 5], probabilities[4, 5], probabilities[5, 5] = 0.6, 0.9, 0.3  # happy faces
+    chosen = confused_examples(probabilities, data, "happy", "sad")
+    assert chosen.ids.tolist() == ["image_4", "image_3"]  # image_5 is predicted angry
+    with pytest.raises(ValueError, match="Unknown class 'joy'"):
+        confused_examples(probabilities, data, "joy", "sad")
+
+
+def test_recorded_speeds_reads_the_records(tmp_path):
+    record = {"parameters": 10, "config": {"epochs": 3}, "training_seconds": 120.0,
+              "seconds_per_epoch": 40.0, "train_images_per_second": 500.0,
+              "inference_images_per_second": 2000.0}
+    (tmp_path / "m.json").write_text(json.dumps(record))
+    speeds = recorded_speeds(["m"], tmp_path)
+    assert speeds.loc["m"].to_dict() == {
+        "parameters": 10, "epochs": 3, "training minutes": 2.0, "seconds per epoch": 40.0,
+        "train images/s": 500.0, "inference images/s": 2000.0}
