@@ -128,16 +128,17 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def calibration_summary(
-        probabilities_by_model: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-        bins: int = 15) -> pd.DataFrame:
+def calibration_summary(validation: dict[str, np.ndarray], validation_labels: np.ndarray,
+                        test: dict[str, np.ndarray], test_labels: np.ndarray,
+                        bins: int = 15) -> pd.DataFrame:
     """Temperature scaling for several models: fitted on validation, judged on test.
 
     Parameters
     ----------
-    probabilities_by_model : dict
-        ``{name: (validation_probabilities, validation_labels, test_probabilities,
-        test_labels)}``.
+    validation, test : dict
+        ``{name: (N, 7) probabilities}`` on the validation and the test images (same names).
+    validation_labels, test_labels : numpy.ndarray
+        The true classes of those images.
     bins : int
         Bins of the expected calibration error.
 
@@ -147,6 +148,11 @@ def calibration_summary(
         One row per model: ``temperature``, ``test accuracy %`` (the same before and after),
         ``test NLL before``, ``test NLL after``, ``test ECE % before``, ``test ECE % after``.
     """
+    if set(validation) != set(test):
+        raise ValueError("Give validation and test probabilities for the same models; got "
+                         f"{sorted(validation)} and {sorted(test)}.")
+    probabilities_by_model = {name: (validation[name], validation_labels, test[name],
+                                     test_labels) for name in test}
     rows = {}
     for name, (val_probs, val_labels, test_probs, test_labels) in probabilities_by_model.items():
         temperature = fit_temperature(val_probs, val_labels)

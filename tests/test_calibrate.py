@@ -89,14 +89,16 @@ def test_negative_log_likelihood_is_clipped_and_averaged():
 def test_calibration_summary_reports_before_and_after():
     honest, labels = honest_probabilities(4_000, seed=4)
     over_confident = sharpen(honest, 3)
-    summary = calibrate.calibration_summary({"sharp": (over_confident[:2000], labels[:2000],
-                                                       over_confident[2000:], labels[2000:])})
+    summary = calibrate.calibration_summary({"sharp": over_confident[:2000]}, labels[:2000],
+                                            {"sharp": over_confident[2000:]}, labels[2000:])
     row = summary.loc["sharp"]
     assert row["temperature"] > 2
     assert row["test NLL after"] < row["test NLL before"]
     assert row["test ECE % after"] < row["test ECE % before"]
     accuracy = 100 * (over_confident[2000:].argmax(1) == labels[2000:]).mean()
     assert row["test accuracy %"] == pytest.approx(accuracy, abs=0.01)
+    with pytest.raises(ValueError, match="same models"):
+        calibrate.calibration_summary({"a": honest}, labels, {"b": honest}, labels)
 
 
 @pytest.mark.parametrize(("probabilities", "labels", "message"), [
