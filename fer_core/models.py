@@ -220,6 +220,25 @@ def build_encoder_cnn(augmentation: Augmentation | None = None,
     return keras.Model(inputs, _classifier_head(pooled, dropout), name="encoder_cnn")
 
 
+def build_compact_cnn(augmentation: Augmentation | None = None,
+                      widths: tuple[int, ...] = (16, 32, 52), dropout: float = 0.3) -> keras.Model:
+    """A small CNN: 56,755 parameters with the default widths, fewer than mini-Xception's 58,423.
+
+    Three stages of two 3x3 convolutions with batch normalization (48 -> 24 -> 12 -> 6 pixels),
+    then global average pooling. Plain convolutions rather than mini-Xception's depthwise-separable
+    ones: on 2 CPU cores a separable version of the same size took 0.62 s instead of 0.28 s per
+    64-image training step, and mini-Xception's residual pattern (strided 1x1 convolution beside max pooling) crashes
+    TensorFlow 2.21's oneDNN kernels.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = preprocessing(inputs, augmentation)
+    for stage, filters in enumerate(widths, start=1):
+        hidden = _conv_block(hidden, filters, f"stage{stage}")
+        hidden = layers.MaxPooling2D(name=f"stage{stage}_pool")(hidden)
+    pooled = layers.GlobalAveragePooling2D(name="head_pool")(hidden)
+    return keras.Model(inputs, _classifier_head(pooled, dropout), name="compact_cnn")
+
+
 def build_autoencoder(bottleneck: int = 64) -> keras.Model:
     """Convolutional autoencoder for outlier detection; outputs [0, 1] pixels (48, 48, 1)."""
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
@@ -243,6 +262,7 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "attention_unet": build_attention_unet,
     "vit": build_vit,
     "encoder_cnn": build_encoder_cnn,
+    "compact_cnn": build_compact_cnn,
 }
 
 

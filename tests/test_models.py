@@ -128,3 +128,7 @@ def test_vision_transformer_saves_and_reloads_with_its_position_embedding(pixels
 def test_vision_transformer_rejects_a_patch_size_that_does_not_tile_the_face():
     with pytest.raises(ValueError, match="patch_size must divide 48"):
         build_model("vit", patch_size=5)
+
+
+def test_compact_cnn_stays_within_sixty_thousand_parameters():
+    assert build_model("compact_cnn").count_params() <= 60_000
