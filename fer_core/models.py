@@ -225,10 +225,10 @@ def build_compact_cnn(augmentation: Augmentation | None = None,
     """A small CNN: 56,755 parameters with the default widths, fewer than mini-Xception's 58,423.
 
     Three stages of two 3x3 convolutions with batch normalization (48 -> 24 -> 12 -> 6 pixels),
-    then global average pooling. Plain convolutions rather than mini-Xception's depthwise-separable
-    ones: on 2 CPU cores a separable version of the same size took 0.62 s instead of 0.28 s per
-    64-image training step, and mini-Xception's residual pattern (strided 1x1 convolution beside max pooling) crashes
-    TensorFlow 2.21's oneDNN kernels.
+    then global average pooling. Plain convolutions rather than mini-Xception's
+    depthwise-separable ones: on 2 CPU cores a separable version of the same size took 0.62 s
+    instead of 0.28 s per 64-image training step, and mini-Xception's residual pattern (strided
+    1x1 convolution beside max pooling) crashes TensorFlow 2.21's oneDNN kernels.
     """
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     hidden = preprocessing(inputs, augmentation)

@@ -108,6 +108,7 @@ class TrainResult:
     seconds_per_epoch: float
     train_images_per_second: float
     train_size: int
+    git_commit: str = "unknown"  # the code that ran, read when training started
 
 
 def cpu_has_native_bfloat16() -> bool:
@@ -259,6 +260,7 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     verbose : int or "auto"
         Keras progress output.
     """
+    commit = git_commit()
     set_seeds(config.seed)
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     data = prepare_training_data(splits, config)
@@ -302,7 +304,7 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     per_epoch = float(np.median(timer.durations)) if timer.durations else float("nan")
     keras.mixed_precision.set_global_policy("float32")
     return TrainResult(model, history.reset_index(drop=True), config, seconds, per_epoch,
-                       steps * config.batch_size / per_epoch, len(data.train))
+                       steps * config.batch_size / per_epoch, len(data.train), commit)
 
 
 def _resolve(path: str) -> Path:
@@ -392,7 +394,7 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
         if Path(sys.argv[0]).name in ("fer-core", "__main__.py") else " ".join(sys.argv),
         "seed": result.config.seed, "data_checksum": splits.train.checksum,
         "train_images": result.train_size, "parameters": int(result.model.count_params()),
-        "git_commit": git_commit(), "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+        "git_commit": result.git_commit, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime()),
         "training_seconds": round(result.seconds, 1),
         "seconds_per_epoch": round(result.seconds_per_epoch, 2),

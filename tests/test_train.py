@@ -210,7 +210,8 @@ def test_run_dir_with_another_config_is_refused(baseline_run, splits):
 def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, splits, tmp_path,
                                                              monkeypatch):
     result, _ = baseline_run
-    monkeypatch.setattr(train_module, "git_commit", lambda: "0123abc")
+    # the commit is the one read when training started, not when the file is written
+    monkeypatch.setattr(train_module, "git_commit", lambda: "written later")
     path = save_reference(result, splits, "tiny_baseline", tmp_path, profile="smoke")
     assert path == tmp_path / "tiny_baseline.keras" and path.is_file()
     record = json.loads((tmp_path / "tiny_baseline.json").read_text())
@@ -222,7 +223,7 @@ def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, split
     assert record["config"] == asdict(result.config)
     assert record["seed"] == result.config.seed
     assert record["data_checksum"] == splits.train.checksum == "synthetic-1306"
-    assert record["git_commit"] == "0123abc"
+    assert record["git_commit"] == result.git_commit != "written later"
     assert record["profile"] == "smoke" and record["name"] == "tiny_baseline"
     assert isinstance(record["command"], str) and record["command"]
     assert record["seconds_per_epoch"] > 0
