@@ -174,6 +174,21 @@ def recorded_speeds(names: Sequence[str], models_dir: str | Path = MODELS_DIR) -
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def recorded_benchmark(path: str | Path = MODELS_DIR / "benchmark.json") -> pd.DataFrame:
+    """The speeds ``scripts/benchmark.py --json`` measured, one row per model.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no benchmark file; the message gives the command that writes one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No benchmark results at {path}. Write them with: python "
+                                f"scripts/benchmark.py --json {path}")
+    return pd.DataFrame(json.loads(path.read_text())["results"]).set_index("model")
+
+
 def recorded_histories(names: Sequence[str], models_dir: str | Path = MODELS_DIR
                        ) -> dict[str, dict[str, list[float]]]:
     """The per-epoch training history stored in each reference model's JSON record."""

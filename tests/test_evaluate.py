@@ -19,6 +19,7 @@ from fer_core.evaluate import (
     metrics_table,
     most_confused_pairs,
     predict_probabilities,
+    recorded_benchmark,
     recorded_speeds,
     score,
 )
@@ -254,3 +255,18 @@ def test_recorded_speeds_reads_the_records(tmp_path):
     assert speeds.loc["m"].to_dict() == {
         "parameters": 10, "epochs": 3, "training minutes": 2.0, "seconds per epoch": 40.0,
         "train images/s": 500.0, "inference images/s": 2000.0}
+
+
+def test_recorded_benchmark_reads_the_script_output(tmp_path):
+    results = [{"model": "a", "parameters": 5, "inference images/s": 100.0},
+               {"model": "b", "parameters": 7, "inference images/s": 50.0}]
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps({"steps": 3, "results": results}))
+    table = recorded_benchmark(path)
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["b", "inference images/s"] == 50.0
+
+
+def test_recorded_benchmark_missing_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"scripts/benchmark\.py --json"):
+        recorded_benchmark(tmp_path / "absent.json")
