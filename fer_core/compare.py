@@ -197,10 +197,15 @@ def peer_input(model: keras.Model, data: FerData | np.ndarray) -> np.ndarray:
     return ((resized.astype(np.float32) / 255.0 - 0.5) * 2.0)[..., None]
 
 
-def peer_probabilities(model: keras.Model, data: FerData | np.ndarray,
+def peer_probabilities(model: keras.Model, data: FerData | np.ndarray, tta: bool = False,
                        batch_size: int = 256) -> np.ndarray:
-    """The peer model's class probabilities (N, 7), columns in :data:`CLASS_NAMES` order."""
-    predicted = model.predict(peer_input(model, data), batch_size=batch_size, verbose=0)
+    """The peer model's class probabilities (N, 7), columns in :data:`CLASS_NAMES` order; with
+    ``tta`` averaged with those of the mirrored faces, as our models' test-time flips."""
+    pixels = peer_input(model, data)
+    predicted = model.predict(pixels, batch_size=batch_size, verbose=0)
+    if tta:
+        mirrored = model.predict(pixels[:, :, ::-1], batch_size=batch_size, verbose=0)
+        predicted = (np.asarray(predicted) + np.asarray(mirrored)) / 2
     columns = [FER_PACKAGE_CLASSES.index(name) for name in CLASS_NAMES]
     return np.asarray(predicted, np.float64)[:, columns]
 

@@ -50,6 +50,15 @@ def test_peer_probabilities_resize_scale_and_reorder_like_the_fer_package():
     assert np.allclose(outputs, expected, atol=1e-6)
 
 
+def test_peer_flip_tta_averages_the_face_and_its_mirror_image():
+    data = faces()
+    model = pixel_probe_model()
+    mirrored = FerData(data.images[:, :, ::-1].copy(), data.labels, data.ids, data.usage)
+    expected = (compare.peer_probabilities(model, data)
+                + compare.peer_probabilities(model, mirrored)) / 2
+    assert np.allclose(compare.peer_probabilities(model, data, tta=True), expected, atol=1e-6)
+
+
 def test_peer_input_reaches_both_ends_of_the_range():
     extremes = np.stack([np.zeros((48, 48), np.uint8), np.full((48, 48), 255, np.uint8)])
     pixels = compare.peer_input(pixel_probe_model(), extremes)
