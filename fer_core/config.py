@@ -18,6 +18,9 @@ SEED = 1306  # arXiv 1306.0239, Tang's winning FER-2013 challenge entry
 PROFILE_VARIABLE = "FER_PROFILE"
 DATA_VARIABLE = "FER2013_PATH"
 CACHE_VARIABLE = "FER_CACHE_DIR"
+RUNS_VARIABLE = "FER_RUNS_DIR"
+MODELS_VARIABLE = "FER_MODELS_DIR"
+REPOSITORY_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 IMAGE_SIZE = 48
@@ -109,3 +112,20 @@ def cache_dir() -> Path:
     """Folder for decoded-array caches (``$FER_CACHE_DIR`` or ``~/.cache/fer_core``)."""
     value = os.environ.get(CACHE_VARIABLE)
     return Path(value).expanduser() if value else Path.home() / ".cache" / "fer_core"
+
+
+def runs_dir() -> Path:
+    """Folder for training checkpoints, outside the work tree so that a long run survives a new
+    checkout (``$FER_RUNS_DIR`` or ``runs`` under :func:`cache_dir`)."""
+    value = os.environ.get(RUNS_VARIABLE)
+    return Path(value).expanduser() if value else cache_dir() / "runs"
+
+
+def models_dir() -> Path:
+    """Folder of the reference models: ``$FER_MODELS_DIR``, else the repository's ``models/``.
+
+    An installed copy of ``fer_core`` (Colab, a wheel) has no repository around it: point the
+    variable at a checkout's ``models/`` there.
+    """
+    value = os.environ.get(MODELS_VARIABLE)
+    return Path(value).expanduser() if value else REPOSITORY_MODELS

@@ -19,6 +19,7 @@ import re
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from fer_core.config import (
+    CACHE_VARIABLE,
     CLASS_NAMES,
     DATA_VARIABLE,
     IMAGE_SIZE,
@@ -53,6 +55,26 @@ WHERE_TO_GET_DATA = (
     "On Colab, upload kaggle.json and run `!kaggle datasets download -d msambare/fer2013`, then "
     f"set os.environ['{DATA_VARIABLE}'] = 'fer2013.zip'."
 )
+
+# Archives this project has met, by SHA-256. Both hold the same files, labels and splits and
+# identical test images; the first project runs learned from a copy whose training images had
+# been rebuilt from degraded sources (a speckle in bright regions on a few thousand faces).
+KNOWN_ARCHIVES: dict[str, str] = {
+    "0afe447b52cc567d69af082f71d6b273fec41314643698586ff88296c86f8d0e": "original",
+    "257838e743199826d11046977b69a9e5abd39d78d45c56635741de7b895285b9": "rebuilt",
+}
+
+
+def training_pixels(checksum: str | None) -> str:
+    """Which training pixels a run learned from, by its record's data checksum.
+
+    Returns ``original`` (the FER-2013 pixels, as in Kaggle's archive), ``rebuilt`` (the
+    superseded copy with degraded training images), ``synthetic`` for generated data, or
+    ``other`` for an archive this project has not met.
+    """
+    if checksum and checksum.startswith("synthetic"):
+        return "synthetic"
+    return KNOWN_ARCHIVES.get(checksum or "", "other")
 
 
 class DataError(ValueError):
@@ -110,7 +132,10 @@ class FerData:
         return self.select(np.array([position[i] for i in ids], dtype=np.int64))
 
     def pixels_as_float(self) -> np.ndarray:
-        """Images as float32 (N, 48, 48, 1) scaled to [0, 1]."""
+        """Images as float32 (N, 48, 48, 1) scaled to [0, 1], for statistics and plots.
+
+        Not a model input: every model takes 0..255 (:meth:`model_input`) and rescales inside.
+        """
         return (self.images.astype(np.float32) / 255.0)[..., None]
 
     def model_input(self) -> np.ndarray:
@@ -177,7 +202,7 @@ def load_fer2013(path: str | Path | None = None, *, use_cache: bool = True,
     if use_cache and cache_file.exists():
         try:
             return _read_cache(cache_file, checksum)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             cache_file.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
     if source.is_dir():
         data = _load_folder(source, progress)
@@ -194,8 +219,25 @@ def load_fer2013(path: str | Path | None = None, *, use_cache: bool = True,
     if data.notes:
         warnings.warn("; ".join(data.notes), stacklevel=2)
     if use_cache:
-        _write_cache(cache_file, data)
+        try:
+            _write_cache(cache_file, data)
+        except OSError as error:  # a read-only home must not stop the load
+            warnings.warn(f"Could not write the decoded-image cache in '{cache_file.parent}' "
+                          f"({error}); loading will decode again next time. Set "
+                          f"{CACHE_VARIABLE} to a writable folder to keep it.", stacklevel=2)
+    _warn_missing_classes(data, source)
     return data
+
+
+def _warn_missing_classes(data: FerData, source: Path) -> None:
+    """A Kaggle tree without one class folder would load silently with 0 images of it."""
+    for usage, name in (("Training", "train"), ("test", "test")):
+        part = data.labels[(data.usage == "Training") == (usage == "Training")]
+        missing = [CLASS_NAMES[k] for k in range(len(CLASS_NAMES)) if not (part == k).any()]
+        if missing:
+            warnings.warn(f"'{source}' has no {name} images of class(es) {', '.join(missing)}: "
+                          f"models will never learn or be tested on them. Is a "
+                          f"'{name}/<class>' folder missing?", stacklevel=3)
 
 
 def source_checksum(source: Path) -> str:
@@ -270,7 +312,7 @@ def _assemble(records: list[tuple[np.ndarray, int, str, str]], notes: list[str])
     images = np.stack([r[0] for r in records]).astype(np.uint8)
     ids = [r[2] for r in records]
     # The Kaggle archive has two file names in two class folders each; "@class" keeps ids unique.
-    repeated = {i for i in ids if ids.count(i) > 1} if len(set(ids)) < len(ids) else set()
+    repeated = {i for i, n in Counter(ids).items() if n > 1}
     ids = [f"{i}@{CLASS_NAMES[r[1]]}" if i in repeated else i for i, r in zip(ids, records,
                                                                                strict=True)]
     return FerData(images, np.array([r[1] for r in records], dtype=np.int64),
@@ -284,6 +326,12 @@ def _sorted_records(records: list) -> list:
     return sorted(records, key=lambda r: (r[3] != "Training", r[1], r[2]))
 
 
+def _is_metadata(member: str) -> bool:
+    """macOS re-zips add ``__MACOSX/`` folders and ``._name`` resource forks: not images."""
+    parts = member.replace("\\", "/").split("/")
+    return "__MACOSX" in parts or parts[-1].startswith("._")
+
+
 def _load_zip(source: Path, progress: bool) -> FerData:
     if not zipfile.is_zipfile(source):
         raise DataError(f"'{source}' is not a readable zip archive (corrupt or truncated "
@@ -292,7 +340,8 @@ def _load_zip(source: Path, progress: bool) -> FerData:
     try:
         with zipfile.ZipFile(source) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()
-                       and m.filename.lower().endswith(_IMAGE_SUFFIXES)]
+                       and m.filename.lower().endswith(_IMAGE_SUFFIXES)
+                       and not _is_metadata(m.filename)]
             matched = [(m, _MEMBER_PATTERN.match(m.filename)) for m in members]
             matched = [(m, hit) for m, hit in matched if hit]
             if not matched:
@@ -320,7 +369,8 @@ def _load_folder(source: Path, progress: bool) -> FerData:
     root = roots[0]
     files = [p for split in ("train", "test") if (root / split).is_dir()
              for p in sorted((root / split).rglob("*"))
-             if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES]
+             if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
+             and not _is_metadata(str(p.relative_to(root)))]
     records, notes = [], []
     for file in _progress(files, len(files), progress, source.name):
         split, folder = file.relative_to(root).parts[:2]
@@ -333,17 +383,24 @@ def _load_folder(source: Path, progress: bool) -> FerData:
 
 
 def _load_csv(source: Path, progress: bool) -> FerData:
-    with source.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"emotion", "pixels", "Usage"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataError(f"'{source}' lacks the column(s) {sorted(missing)}; the ICML "
-                            f"fer2013.csv has the header 'emotion,pixels,Usage'. "
-                            f"{WHERE_TO_GET_DATA}")
-        rows = list(reader)
+    try:
+        with source.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"emotion", "pixels", "Usage"} - set(reader.fieldnames or [])
+            if missing:
+                raise DataError(f"'{source}' lacks the column(s) {sorted(missing)}; the ICML "
+                                f"fer2013.csv has the header 'emotion,pixels,Usage'. "
+                                f"{WHERE_TO_GET_DATA}")
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"'{source}' is not a text CSV file ({error}); is it the ICML "
+                        f"fer2013.csv? {WHERE_TO_GET_DATA}") from error
     records = []
     for row_number, row in enumerate(_progress(rows, len(rows), progress, source.name), start=2):
         where = f"'{source}' line {row_number}"
+        if row.get("pixels") is None or row.get("Usage") is None:
+            raise DataError(f"{where} has fewer than the three fields emotion,pixels,Usage. "
+                            "Fix or remove that line.")
         values = row["pixels"].split()
         if len(values) != IMAGE_SIZE * IMAGE_SIZE:
             raise DataError(f"{where} has {len(values)} pixel values; each FER-2013 image has "
@@ -425,7 +482,8 @@ def class_label_map() -> dict[int, str]:
 
 
 def example_batch(data: FerData, batch_size: int = 32, seed: int = SEED) -> np.ndarray:
-    """A float32 batch (batch_size, 48, 48, 1) scaled to [0, 1], as a model input pipeline sees."""
+    """A float32 batch (batch_size, 48, 48, 1) scaled to [0, 1], as the models see it *after*
+    their own ``Rescaling`` layer. Feed models :meth:`FerData.model_input` (0..255) instead."""
     return data.head(batch_size, seed).pixels_as_float()
 
 

@@ -20,9 +20,12 @@ from sklearn.metrics import (
 
 from fer_core import models  # noqa: F401  (registers the ViT's custom layer for loading)
 from fer_core.config import CLASS_NAMES
-from fer_core.data import FerData
+from fer_core.config import models_dir as configured_models_dir
+from fer_core.data import FerData, training_pixels
+from fer_core.models import as_model_input, flipped
+from fer_core.store import load_reference, read_record
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = configured_models_dir()  # read once, at import; functions below take a folder argument
 
 
 @dataclass
@@ -47,14 +50,16 @@ class Metrics:
 
 def predict_probabilities(model: keras.Model, data: FerData | np.ndarray, tta: bool = False,
                           batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, 7); with ``tta`` averaged with the horizontally flipped faces."""
-    pixels = data.model_input() if isinstance(data, FerData) else np.asarray(data, np.float32)
-    if pixels.ndim == 3:
-        pixels = pixels[..., None]
+    """Class probabilities (N, 7); with ``tta`` averaged with the horizontally flipped faces.
+
+    Arrays are checked against the models' input contract (:func:`fer_core.models.as_model_input`:
+    0..255, 48x48, one channel).
+    """
+    pixels = as_model_input(data.model_input() if isinstance(data, FerData) else data)
     probabilities = model.predict(pixels, batch_size=batch_size, verbose=0)
     if tta:
-        flipped = model.predict(pixels[:, :, ::-1], batch_size=batch_size, verbose=0)
-        probabilities = (probabilities + flipped) / 2
+        mirrored = model.predict(flipped(pixels), batch_size=batch_size, verbose=0)
+        probabilities = (probabilities + mirrored) / 2
     return np.asarray(probabilities, np.float64)
 
 
@@ -93,26 +98,6 @@ def evaluate_model(model: keras.Model, data: FerData, tta: bool = False) -> Metr
     return score(predict_probabilities(model, data, tta=tta), data)
 
 
-def load_reference(name: str, models_dir: str | Path = MODELS_DIR) -> tuple[keras.Model, dict]:
-    """Load a saved reference model and its JSON record.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the model is not there; the message lists those that are.
-    """
-    models_dir = Path(models_dir)
-    path = models_dir / f"{name}.keras"
-    if not path.exists():
-        known = sorted(p.stem for p in models_dir.glob("*.keras"))
-        raise FileNotFoundError(f"No reference model {name!r} in '{models_dir}'. Available: "
-                                f"{', '.join(known) or 'none'}; train one with "
-                                f"`fer-core train {name} --profile full`.")
-    record_file = path.with_suffix(".json")
-    record = json.loads(record_file.read_text()) if record_file.exists() else {}
-    return keras.models.load_model(path, compile=False), record
-
-
 def metrics_table(results: dict[str, Metrics]) -> pd.DataFrame:
     """One row per model: accuracy (all, PublicTest, PrivateTest), macro F1, disgust recall (%)."""
     rows = {name: {key: value * 100 for key, value in metrics.summary().items()
@@ -138,17 +123,19 @@ def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
                     models_dir: str | Path = MODELS_DIR) -> pd.DataFrame:
     """Test scores recomputed from each reference model's weights, next to what its record says.
 
-    Columns: the data switches of the run; in %, accuracy (all, PublicTest, PrivateTest), macro
-    F1, disgust recall, the recorded accuracy and the best validation accuracy; parameters and
-    training seconds per epoch.
+    Columns: the training pixels (``original`` or the superseded ``rebuilt`` copy, see
+    :func:`fer_core.data.training_pixels`) and the data switches of the run; in %, accuracy
+    (all, PublicTest, PrivateTest), macro F1, disgust recall, the recorded accuracy and the best
+    validation accuracy; parameters and training seconds per epoch.
     """
     rows = {}
     for name in names:
         metrics, record = evaluate_reference(name, test, tta, models_dir)
         config = record.get("config", {})
-        row = {label: bool(config.get(key)) for key, label in (
+        row = {"training pixels": training_pixels(record.get("data_checksum"))}
+        row.update({label: bool(config.get(key)) for key, label in (
             ("augment", "augmentation"), ("class_weights", "class weights"),
-            ("exclude_outliers", "outliers removed"), ("denoise", "denoised"))}
+            ("exclude_outliers", "outliers removed"), ("denoise", "denoised"))})
         row.update({key: round(value * 100, 1) for key, value in metrics.summary().items()
                     if key != "images"})
         curve = record.get("validation_curve", {})
@@ -164,7 +151,7 @@ def recorded_speeds(names: Sequence[str], models_dir: str | Path = MODELS_DIR) -
     """Parameters, training time and speeds as each reference run recorded them."""
     rows = {}
     for name in names:
-        record = json.loads((Path(models_dir) / f"{name}.json").read_text())
+        record = read_record(name, models_dir)
         rows[name] = {"parameters": record.get("parameters"),
                       "epochs": record.get("config", {}).get("epochs"),
                       "training minutes": round(record.get("training_seconds", np.nan) / 60, 1),
@@ -192,8 +179,7 @@ def recorded_benchmark(path: str | Path = MODELS_DIR / "benchmark.json") -> pd.D
 def recorded_histories(names: Sequence[str], models_dir: str | Path = MODELS_DIR
                        ) -> dict[str, dict[str, list[float]]]:
     """The per-epoch training history stored in each reference model's JSON record."""
-    return {name: json.loads((Path(models_dir) / f"{name}.json").read_text())["validation_curve"]
-            for name in names}
+    return {name: read_record(name, models_dir)["validation_curve"] for name in names}
 
 
 def right_and_wrong(model: keras.Model, data: FerData, count: int | None = None

@@ -7,16 +7,61 @@ probabilities. Rescaling and (training-only) augmentation are layers inside the 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import keras
+import numpy as np
 import pandas as pd
 from keras import layers
 
 from fer_core.config import CLASS_NAMES, IMAGE_SIZE
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+
+
+class InputContractWarning(UserWarning):
+    """Model inputs that are probably wrong (e.g. pixels already scaled to [0, 1])."""
+
+
+def as_model_input(pixels: np.ndarray) -> np.ndarray:
+    """Check and convert faces to the one input contract of every model in this project:
+    float32 of shape (N, 48, 48, 1) holding raw pixel values 0..255.
+
+    (N, 48, 48) gets its channel axis; (N, 48, 48, 3) colour faces are converted to grayscale
+    (ITU-R BT.601 luma, as OpenCV does). Faces of another size are refused, because a model
+    fed 96x96 faces either fails or silently scores near chance. Pixels whose maximum is at
+    most 1 were probably scaled to [0, 1] already: every model rescales inside, so this warns.
+
+    Raises
+    ------
+    ValueError
+        For any other shape; the message says how to make 48x48 faces.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3:
+        pixels = pixels[..., None]
+    if pixels.ndim == 4 and pixels.shape[1:3] == (IMAGE_SIZE, IMAGE_SIZE) and pixels.shape[3] == 3:
+        pixels = (pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[
+            ..., None]
+    if pixels.ndim != 4 or pixels.shape[1:] != INPUT_SHAPE:
+        raise ValueError(f"Models take faces of shape (N, 48, 48, 1) (or (N, 48, 48)), got "
+                         f"{pixels.shape}. Crop and resize faces to 48x48 grayscale first, e.g. "
+                         "with fer_core.data.to_face_array or fer_core.predict.crop_faces.")
+    pixels = pixels.astype(np.float32, copy=False)
+    if pixels.size and float(pixels.max()) <= 1.0:
+        warnings.warn("The faces' pixel values are all <= 1: they look scaled to [0, 1], but "
+                      "models take raw values 0..255 and rescale inside (use "
+                      "FerData.model_input(), not pixels_as_float()). Predictions on such "
+                      "input are meaningless.", InputContractWarning, stacklevel=3)
+    return pixels
+
+
+def flipped(pixels: np.ndarray) -> np.ndarray:
+    """Faces mirrored left to right (axis 2 of (N, height, width, channels)): the one
+    definition of flip test-time augmentation."""
+    return np.asarray(pixels)[:, :, ::-1]
 
 
 @dataclass(frozen=True)
@@ -30,11 +75,20 @@ class Augmentation:
     rotation: float = 0.05  # fraction of a full turn: 0.05 = +-18 degrees
     translation: float = 0.1
     zoom: float = 0.1
+    crop: int = 0  # pad-and-random-crop: shift by up to this many pixels, black fill
+    erasing: float = 0.0  # random erasing (Zhong et al. 2020): share of batches affected
 
     @classmethod
     def none(cls) -> Augmentation:
         """No augmentation at all."""
         return cls(flip=False, rotation=0.0, translation=0.0, zoom=0.0)
+
+    @classmethod
+    def crop_and_erase(cls, crop: int = 4, erasing: float = 0.5) -> Augmentation:
+        """The CIFAR-style recipe of the strong FER-2013 models: flip, a random crop from a
+        padded face, small rotations and random erasing, without zoom."""
+        return cls(flip=True, rotation=0.03, translation=0.0, zoom=0.0, crop=crop,
+                   erasing=erasing)
 
     def layers(self) -> list[layers.Layer]:
         """The Keras preprocessing layers for this configuration."""
@@ -49,6 +103,14 @@ class Augmentation:
                                                    fill_mode="nearest", name="augment_translation"))
         if self.zoom:
             chosen.append(layers.RandomZoom(self.zoom, fill_mode="nearest", name="augment_zoom"))
+        if self.crop:
+            # a shift with black fill is exactly a random crop of a zero-padded face
+            shift = self.crop / IMAGE_SIZE
+            chosen.append(layers.RandomTranslation(shift, shift, fill_mode="constant",
+                                                   name="augment_crop"))
+        if self.erasing:
+            chosen.append(layers.RandomErasing(self.erasing, scale=(0.02, 0.25),
+                                               value_range=(0, 255), name="augment_erasing"))
         return chosen
 
     def to_dict(self) -> dict:
@@ -239,6 +301,27 @@ def build_compact_cnn(augmentation: Augmentation | None = None,
     return keras.Model(inputs, _classifier_head(pooled, dropout), name="compact_cnn")
 
 
+def build_vgg_cnn(augmentation: Augmentation | None = None, width: int = 32,
+                  dense: int = 256, dropout: float = 0.4) -> keras.Model:
+    """A VGG-style CNN sized for CPUs: the architecture family of the strongest plain
+    FER-2013 models (Khaireddin & Chen 2021 reach 73% with a 30M-parameter VGG on GPUs).
+
+    Four stages of two 3x3 convolutions with batch normalization (width, 2x, 4x, 8x channels;
+    48 -> 24 -> 12 -> 6 -> 3 pixels), global average pooling, one dense layer and softmax.
+    With ``width=32``: 1.24M parameters and about 0.23 GFLOP per face.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = preprocessing(inputs, augmentation)
+    for stage, multiplier in enumerate((1, 2, 4, 8), start=1):
+        hidden = _conv_block(hidden, width * multiplier, f"stage{stage}")
+        hidden = layers.MaxPooling2D(name=f"stage{stage}_pool")(hidden)
+    hidden = layers.GlobalAveragePooling2D(name="head_pool")(hidden)
+    hidden = layers.Dense(dense, use_bias=False, name="head_dense")(hidden)
+    hidden = layers.BatchNormalization(momentum=0.9, name="head_bn")(hidden)
+    hidden = layers.Activation("relu", name="head_relu")(hidden)
+    return keras.Model(inputs, _classifier_head(hidden, dropout), name="vgg_cnn")
+
+
 def build_autoencoder(bottleneck: int = 64) -> keras.Model:
     """Convolutional autoencoder for outlier detection; outputs [0, 1] pixels (48, 48, 1)."""
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
@@ -263,6 +346,7 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "vit": build_vit,
     "encoder_cnn": build_encoder_cnn,
     "compact_cnn": build_compact_cnn,
+    "vgg_cnn": build_vgg_cnn,
 }
 
 

@@ -16,11 +16,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from fer_core.config import CLASS_NAMES, SEED, Profile, get_profile, set_seeds
+from fer_core.config import CLASS_NAMES, SEED, Profile, get_profile, models_dir, set_seeds
 from fer_core.data import DataError, FerData
 from fer_core.models import build_autoencoder
 
-OUTLIER_FILE = Path(__file__).resolve().parent.parent / "models" / "outliers.json"
+OUTLIER_FILE = models_dir() / "outliers.json"
 AUTOENCODER_FILE = OUTLIER_FILE.with_name("autoencoder.keras")
 FORMAT_VERSION = 1
 ERRORS_FILE_NAME = "outlier_errors.csv.gz"

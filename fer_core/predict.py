@@ -11,7 +11,16 @@ import numpy as np
 
 from fer_core.config import CLASS_NAMES, IMAGE_SIZE
 from fer_core.data import DataError
-from fer_core.evaluate import MODELS_DIR, load_reference
+from fer_core.evaluate import predict_probabilities
+from fer_core.store import check_classifier, load_reference
+
+# Detection runs on a copy whose longer side is at most this: an 8000x8000 photo took 57 s and
+# 4.2 GB at full size and produced dozens of false faces; faces are found as well at 1024.
+DETECTION_SIDE = 1024
+MIN_FACE_FRACTION = 0.04  # smallest face searched: this share of the photo's shorter side
+MIN_FACE_PIXELS = 24
+MIN_DETECTION_WEIGHT = 1.0  # Haar cascade confidence below which a detection is dropped
+MAX_OVERLAP = 0.3  # intersection over union above which the weaker of two boxes is dropped
 
 
 @dataclass
@@ -36,27 +45,68 @@ class FacePrediction:
 
 
 def read_photo(path: str | Path) -> np.ndarray:
-    """Read a photo as a grayscale ``uint8`` array, with a clear error for bad files."""
+    """Read a photo as a grayscale ``uint8`` array, with a clear error for bad files.
+
+    16-bit (and 12-bit data stored in 16 bits) and float images are stretched from their actual
+    range to 0..255, so a dim high-bit-depth photo does not come out black.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"'{path}' is a folder, not a photo; give the photo files inside it.")
     if not path.is_file():
         raise DataError(f"Photo '{path}' does not exist.")
     raw = np.fromfile(path, np.uint8)
     # OpenCV asserts (cv2.error) on an empty buffer instead of returning None
-    image = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE) if raw.size else None
+    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if image is None:
         raise DataError(f"Cannot read '{path}' as an image (JPEG, PNG, BMP, ... expected).")
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.dtype != np.uint8:
+        image = cv2.normalize(image.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX)
+        image = image.astype(np.uint8)
     return image
 
 
-def detect_faces(gray: np.ndarray, min_size: int = 24) -> list[tuple[int, int, int, int]]:
-    """Frontal faces found by OpenCV's bundled Haar cascade, largest first."""
+def _overlap(first: tuple, second: tuple) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    x1, y1 = max(first[0], second[0]), max(first[1], second[1])
+    x2 = min(first[0] + first[2], second[0] + second[2])
+    y2 = min(first[1] + first[3], second[1] + second[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    return inter / (first[2] * first[3] + second[2] * second[3] - inter)
+
+
+def detect_faces(gray: np.ndarray, min_size: int | None = None
+                 ) -> list[tuple[int, int, int, int]]:
+    """Frontal faces found by OpenCV's bundled Haar cascade, most confident first.
+
+    Large photos are searched on a copy scaled to :data:`DETECTION_SIDE`; the smallest face
+    searched grows with the photo (:data:`MIN_FACE_FRACTION` of its shorter side, at least
+    :data:`MIN_FACE_PIXELS`, or ``min_size`` when given); detections are kept by the cascade's
+    confidence and, of two overlapping boxes, only the more confident one. Boxes are in the
+    original photo's pixels.
+    """
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     if cascade.empty():
         raise RuntimeError("OpenCV's Haar cascade files are missing; install "
                            "opencv-python-headless 4.x, which ships them.")
-    boxes = cascade.detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5,
-                                     minSize=(min_size, min_size))
-    return sorted((tuple(int(v) for v in box) for box in boxes), key=lambda b: -b[2] * b[3])
+    scale = min(1.0, DETECTION_SIDE / max(gray.shape))
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
+        if scale < 1 else gray
+    smallest = min_size or max(MIN_FACE_PIXELS, round(MIN_FACE_FRACTION * min(small.shape)))
+    boxes, _, weights = cascade.detectMultiScale3(
+        cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5,
+        minSize=(smallest, smallest), outputRejectLevels=True)
+    ranked = sorted(((float(w), tuple(int(v) for v in b)) for b, w in
+                     zip(boxes, np.ravel(weights), strict=True) if w >= MIN_DETECTION_WEIGHT),
+                    reverse=True)
+    kept: list[tuple[int, int, int, int]] = []
+    for _, box in ranked:
+        if all(_overlap(box, other) <= MAX_OVERLAP for other in kept):
+            kept.append(box)
+    return [tuple(round(v / scale) for v in box) for box in kept]
 
 
 def crop_faces(gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
@@ -65,9 +115,21 @@ def crop_faces(gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.n
                                 interpolation=cv2.INTER_AREA) for x, y, w, h in boxes])
 
 
+def check_annotation_path(annotate: str | Path) -> Path:
+    """Refuse, before any work, an annotation file OpenCV could not write."""
+    annotate = Path(annotate)
+    if not annotate.parent.is_dir():
+        raise DataError(f"Cannot write '{annotate}': the folder '{annotate.parent}' does not "
+                        "exist. Create it first.")
+    if not cv2.haveImageWriter(str(annotate)):
+        raise DataError(f"Cannot write '{annotate}': OpenCV has no writer for "
+                        f"'{annotate.suffix or '(no extension)'}'. Use .jpg or .png.")
+    return annotate
+
+
 def predict_photo(path: str | Path, model: str | keras.Model = "attention_unet",
                   annotate: str | Path | None = None,
-                  models_dir: str | Path = MODELS_DIR) -> list[FacePrediction]:
+                  models_dir: str | Path | None = None) -> list[FacePrediction]:
     """Find the faces in a photo and predict each one's expression.
 
     Parameters
@@ -75,23 +137,29 @@ def predict_photo(path: str | Path, model: str | keras.Model = "attention_unet",
     path : str or Path
         The photo.
     model : str or keras.Model
-        A reference model name (loaded from ``models_dir``) or a loaded model.
+        A reference model name (loaded from ``models_dir``) or a loaded 7-class classifier.
     annotate : str or Path, optional
-        Write a copy of the photo with boxes and labels here.
+        Write a copy of the photo with boxes and labels here (checked before any work).
 
     Raises
     ------
     DataError
-        When the file is missing or unreadable, or no face is found.
+        When the file is missing or unreadable, no face is found, or ``annotate`` cannot be
+        written.
     """
+    if annotate:
+        annotate = check_annotation_path(annotate)
     gray = read_photo(path)
     boxes = detect_faces(gray)
     if not boxes:
         raise DataError(f"No face found in '{path}'. Use a photo with a frontal, upright face "
                         "at least 24 pixels wide.")
-    classifier = load_reference(model, models_dir)[0] if isinstance(model, str) else model
-    probabilities = classifier.predict(crop_faces(gray, boxes)[..., None].astype(np.float32),
-                                       verbose=0)
+    if isinstance(model, str):
+        classifier = load_reference(model, models_dir)[0]
+    else:
+        check_classifier(model)
+        classifier = model
+    probabilities = predict_probabilities(classifier, crop_faces(gray, boxes))
     faces = [FacePrediction(box, p) for box, p in zip(boxes, probabilities, strict=True)]
     if annotate:
         canvas = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)

@@ -7,6 +7,7 @@ JSON record saying how it was made and what it scored.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
@@ -24,11 +25,14 @@ import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 from fer_core.config import CLASS_NAMES, SEED, Profile, get_profile, set_seeds
+from fer_core.config import models_dir as configured_models_dir
+from fer_core.config import runs_dir as config_runs_dir
 from fer_core.data import FerData, Splits
-from fer_core.models import Augmentation, build_model
+from fer_core.models import MODEL_BUILDERS, Augmentation, available_models, build_model
+from fer_core.store import load_model_file
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPOSITORY / "models"
+MODELS_DIR = configured_models_dir()
 
 
 @dataclass
@@ -68,6 +72,13 @@ class TrainConfig:
         A saved ``.keras`` model whose weights start this run: every layer with the same name
         and weight shapes is copied (a warm restart of the same architecture, or transfer of a
         pretrained encoder into a classifier). None: random initialization.
+    optimizer : str
+        ``adamw`` (AdamW) or ``sgd`` (SGD with Nesterov momentum 0.9 and the same decoupled
+        weight decay); both follow the warm-up + cosine schedule.
+    ema : bool
+        Keep an exponential moving average of the weights (momentum 0.999) and end with it.
+    augmentation : dict
+        Changes to :class:`~fer_core.models.Augmentation`'s defaults, e.g. ``{"crop": 4}``.
     """
 
     model: str
@@ -86,6 +97,45 @@ class TrainConfig:
     seed: int = SEED
     model_options: dict = field(default_factory=dict)
     init_from: str | None = None
+    optimizer: str = "adamw"
+    ema: bool = False
+    augmentation: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse impossible settings at once, naming the option, before any folder is made."""
+        if self.model not in MODEL_BUILDERS:
+            raise ValueError(f"Unknown model {self.model!r}. Known models: "
+                             f"{', '.join(available_models())}.")
+        for option, value, smallest in (("epochs", self.epochs, 1),
+                                        ("batch_size", self.batch_size, 1),
+                                        ("train_subset", self.train_subset, 1)):
+            if value is not None and (not isinstance(value, int) or value < smallest):
+                raise ValueError(f"{option} must be a whole number of at least {smallest}, "
+                                 f"got {value!r}.")
+        if min(self.learning_rate, self.weight_decay) < 0:
+            raise ValueError("learning_rate and weight_decay must not be negative.")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
+        accepted = set(inspect.signature(MODEL_BUILDERS[self.model]).parameters) - {
+            "augmentation"}
+        unknown = set(self.model_options) - accepted
+        if unknown:
+            raise ValueError(f"Model {self.model!r} has no option(s) {sorted(unknown)}; its "
+                             f"options are {', '.join(sorted(accepted)) or 'none'}.")
+        for option, value in self.model_options.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0 \
+                    and option != "dropout":
+                raise ValueError(f"Model option {option} must be positive, got {value}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}: use {', '.join(OPTIMIZERS)}.")
+        unknown = set(self.augmentation) - set(Augmentation.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"Unknown augmentation setting(s) {sorted(unknown)}: use "
+                             f"{', '.join(Augmentation.__dataclass_fields__)}.")
+
+    def build_augmentation(self) -> Augmentation | None:
+        """The augmentation this run trains with (None when switched off)."""
+        return Augmentation(**self.augmentation) if self.augment else None
 
     @classmethod
     def from_profile(cls, model: str, profile: Profile | None = None, **changes) -> TrainConfig:
@@ -95,6 +145,18 @@ class TrainConfig:
                     "train_subset": profile.train_subset}
         settings.update(changes)
         return cls(model=model, **settings)
+
+
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def make_optimizer(config: TrainConfig, schedule) -> keras.optimizers.Optimizer:
+    """The run's optimizer on the given learning-rate schedule."""
+    common = {"weight_decay": config.weight_decay, "use_ema": config.ema,
+              "ema_momentum": 0.999}
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, **common)
+    return keras.optimizers.AdamW(schedule, **common)
 
 
 @dataclass
@@ -109,6 +171,7 @@ class TrainResult:
     train_images_per_second: float
     train_size: int
     git_commit: str = "unknown"  # the code that ran, read when training started
+    process_starts: int = 1  # how many processes (sessions) this run took, resumes included
 
 
 def cpu_has_native_bfloat16() -> bool:
@@ -268,15 +331,15 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     steps = max(1, len(data.train) // config.batch_size)
     strategy = distribution_strategy(config.distribute)
     with strategy.scope():
-        model = build_model(config.model, Augmentation() if config.augment else None,
-                            **config.model_options)
+        model = build_model(config.model, config.build_augmentation(), **config.model_options)
         if config.init_from:
-            transfer_weights(keras.models.load_model(_resolve(config.init_from), compile=False),
+            # an autoencoder may start a classifier (transfer), so no classifier check here
+            transfer_weights(load_model_file(_resolve(config.init_from), classifier=False),
                              model)
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, steps * config.epochs - steps),
             warmup_target=config.learning_rate, warmup_steps=steps)
-        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        model.compile(optimizer=make_optimizer(config, schedule),
                       loss=keras.losses.CategoricalCrossentropy(
                           label_smoothing=config.label_smoothing),
                       metrics=["accuracy"])
@@ -289,6 +352,7 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"fer-{config.model}-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, config)
+    starts = _count_process_start(run_dir)
     timer = _EpochTimer()
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
@@ -298,13 +362,92 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, validation_data=validation,
               validation_batch_size=256, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
-    if (run_dir / "best.weights.h5").exists():
+    # With EMA the averaged weights (swapped in by fit at its end) are the result; otherwise the
+    # best epoch on validation.
+    if (run_dir / "best.weights.h5").exists() and not config.ema:
         model.load_weights(run_dir / "best.weights.h5")
     history = pd.read_csv(run_dir / "history.csv").drop_duplicates("epoch", keep="last")
     per_epoch = float(np.median(timer.durations)) if timer.durations else float("nan")
     keras.mixed_precision.set_global_policy("float32")
     return TrainResult(model, history.reset_index(drop=True), config, seconds, per_epoch,
-                       steps * config.batch_size / per_epoch, len(data.train), commit)
+                       steps * config.batch_size / per_epoch, len(data.train), commit, starts)
+
+
+def _count_process_start(run_dir: Path) -> int:
+    """Note that one more process works on this run; return how many have."""
+    log = run_dir / "process_starts.json"
+    starts = json.loads(log.read_text()) if log.exists() else []
+    starts.append(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    log.write_text(json.dumps(starts))
+    return len(starts)
+
+
+@dataclass(frozen=True)
+class CyclePlan:
+    """Where a long, multi-session run continues: see :func:`plan_cycle`."""
+
+    run_dir: Path
+    init_from: str | None
+    cycle: int
+    resuming: bool
+
+
+def plan_cycle(name: str, models_dir: str | Path | None = None,
+               runs_root: str | Path | None = None) -> CyclePlan:
+    """Decide how the long run ``name`` continues, so that one command resumes it anywhere.
+
+    A long run is a chain of learning-rate cycles, each saved as ``models/<name>.keras`` when it
+    ends (its record counts the cycles). Cycle ``k`` checkpoints every epoch to
+    ``<runs_root>/<name>/cycle<k>``, outside the work tree, so it survives between sessions on
+    the same machine:
+
+    - a checkpoint of the current cycle exists: resume it where it stopped;
+    - no checkpoint, but a committed model: start the next cycle from its weights (a warm
+      restart with a new learning-rate cycle, as in snapshot ensembles), which is also how a
+      fresh machine continues;
+    - neither: start cycle 1 from random weights.
+    """
+    models_dir = Path(models_dir) if models_dir else configured_models_dir()
+    runs_root = Path(runs_root) if runs_root else config_runs_dir()
+    committed = models_dir / f"{name}.keras"
+    record_file = committed.with_suffix(".json")
+    cycles_done = 0
+    if committed.exists():
+        record = json.loads(record_file.read_text()) if record_file.exists() else {}
+        cycles_done = int(record.get("lineage", {}).get("cycles", 1))
+    run_dir = runs_root / name / f"cycle{cycles_done + 1}"
+    resuming = (run_dir / "backup").exists()
+    if resuming:
+        stored = json.loads((run_dir / "config.json").read_text())
+        return CyclePlan(run_dir, stored.get("init_from"), cycles_done + 1, True)
+    start = None
+    if committed.exists():  # records keep a repository-relative path where there is one
+        start = str(committed.relative_to(REPOSITORY) if committed.is_relative_to(REPOSITORY)
+                    else committed)
+    return CyclePlan(run_dir, start, cycles_done + 1, False)
+
+
+def lineage(result: TrainResult) -> dict:
+    """Totals over every cycle that made this model: cycles, epochs, hours, processes.
+
+    A run started from a saved model (``init_from``) whose record has a lineage adds to it, so
+    a model trained over several sessions says what it cost in all.
+    """
+    previous = {"cycles": 0, "epochs": 0, "training_hours": 0.0, "processes": 0,
+                "data_checksums": []}
+    if result.config.init_from:
+        record_file = _resolve(result.config.init_from).with_suffix(".json")
+        if record_file.exists():
+            record = json.loads(record_file.read_text())
+            previous = record.get("lineage") or {
+                "cycles": 1, "epochs": record.get("config", {}).get("epochs", 0),
+                "training_hours": record.get("training_seconds", 0) / 3600,
+                "processes": 1, "data_checksums": [record.get("data_checksum")]}
+    return {"cycles": previous["cycles"] + 1,
+            "epochs": previous["epochs"] + result.config.epochs,
+            "training_hours": round(previous["training_hours"] + result.seconds / 3600, 3),
+            "processes": previous["processes"] + result.process_starts,
+            "data_checksums": list(previous["data_checksums"])}
 
 
 def _resolve(path: str) -> Path:
@@ -401,6 +544,9 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
         "train_images_per_second": round(result.train_images_per_second, 1),
         "inference_images_per_second": round(inference_rate, 1),
         "hardware": hardware_description(),
+        "lineage": lineage(result),
     }
+    if splits.train.checksum not in record["lineage"]["data_checksums"]:
+        record["lineage"]["data_checksums"].append(splits.train.checksum)
     (models_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return models_dir / f"{name}.keras"

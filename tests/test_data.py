@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
 
 import cv2
@@ -138,7 +139,7 @@ def test_no_cache_written_when_disabled(kaggle_zip, cache_folder):
     assert cache_files(cache_folder) == []
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "other_checksum"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other_checksum"])
 def test_corrupted_cache_is_rebuilt_not_trusted(damage, kaggle_zip, expected, cache_folder):
     first = load(kaggle_zip)
     (cache_file,) = cache_files(cache_folder)
@@ -147,6 +148,8 @@ def test_corrupted_cache_is_rebuilt_not_trusted(damage, kaggle_zip, expected, ca
     elif damage == "truncated":
         raw = cache_file.read_bytes()
         cache_file.write_bytes(raw[: len(raw) // 2])
+    elif damage == "empty":  # a zero-byte file raised EOFError and broke every later load
+        cache_file.write_bytes(b"")
     else:  # a well-formed cache that belongs to another source
         wrong = FerData(255 - first.images, (first.labels + 1) % 7, first.ids, first.usage,
                         checksum="0" * 64)
@@ -537,3 +540,52 @@ def test_read_image_file(tmp_path):
     bad.write_text("no")
     with pytest.raises(DataError, match="Cannot decode image"):
         read_image_file(bad)
+
+
+# --------------------------------------------------------------------------- hardening
+
+def test_unwritable_cache_folder_warns_and_loads(kaggle_zip, expected, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the cache folder cannot be created inside a file")
+    monkeypatch.setenv("FER_CACHE_DIR", str(blocker / "cache"))
+    with pytest.warns(UserWarning, match="Could not write the decoded-image cache"):
+        loaded = load(kaggle_zip)
+    assert_same_data(loaded, expected)
+
+
+def test_csv_row_with_only_a_label(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    path.write_text("emotion,pixels,Usage\n3\n")
+    with pytest.raises(DataError, match="line 2 has fewer than the three fields"):
+        load(path)
+
+
+def test_binary_file_named_csv_names_the_file(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    path.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(DataError, match=r"fer2013.csv' is not a text CSV file"):
+        load(path)
+
+
+def test_macos_rezip_metadata_is_skipped(kaggle_tree, expected, tmp_path, zip_tree):
+    archive = zip_tree(kaggle_tree, tmp_path / "mac.zip")
+    with zipfile.ZipFile(archive, "a") as handle:
+        handle.writestr("__MACOSX/train/happy/._Training_1.jpg", b"\x00\x05\x16\x07 fork")
+        handle.writestr("train/happy/._Training_2.jpg", b"\x00\x05\x16\x07 fork")
+    assert_same_data(load(archive), expected)
+    (kaggle_tree / "train" / "happy" / "._Training_3.jpg").write_bytes(b"\x00\x05 fork")
+    assert_same_data(load(kaggle_tree), expected)
+
+
+def test_a_missing_class_folder_warns(kaggle_tree):
+    shutil.rmtree(kaggle_tree / "train" / "disgust")
+    with pytest.warns(UserWarning, match="no train images of class\\(es\\) disgust"):
+        loaded = load(kaggle_tree)
+    assert not (loaded.labels[loaded.usage == "Training"] == 1).any()
+
+
+def test_repeated_ids_get_their_class_with_a_linear_count():
+    records = [(np.zeros((48, 48), np.uint8), label, name, "Training")
+               for label, name in ((0, "a"), (3, "a"), (3, "b"))]
+    assembled = fer_data._assemble(records, [])
+    assert assembled.ids.tolist() == ["a@angry", "a@happy", "b"]

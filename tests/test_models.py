@@ -132,3 +132,31 @@ def test_vision_transformer_rejects_a_patch_size_that_does_not_tile_the_face():
 
 def test_compact_cnn_stays_within_sixty_thousand_parameters():
     assert build_model("compact_cnn").count_params() <= 60_000
+
+
+@pytest.mark.parametrize("part", ["crop", "erasing"])
+def test_crop_and_erasing_change_faces_in_training_only(part):
+    """Each new augmentation alters a face when training and leaves it untouched otherwise."""
+    face = np.full((8, 48, 48, 1), 200.0, np.float32)  # bright: a black crop border or an
+    # erased patch both show up as changed pixels
+    settings = {"crop": 6, "erasing": 0.0} if part == "crop" else {"crop": 0, "erasing": 1.0}
+    chosen = Augmentation(flip=False, rotation=0.0, translation=0.0, zoom=0.0,
+                          **settings).layers()
+    assert [layer.name for layer in chosen] == [f"augment_{part}"]
+    layer = chosen[0]
+    keras.utils.set_random_seed(3)
+    trained = keras.ops.convert_to_numpy(layer(face, training=True))
+    inferred = keras.ops.convert_to_numpy(layer(face, training=False))
+    np.testing.assert_array_equal(inferred, face)
+    changed = (trained != face).reshape(len(face), -1).any(axis=1)
+    assert changed.mean() >= 0.5  # most faces of the batch were altered
+    assert trained.min() >= 0 and trained.max() <= 255
+
+
+def test_crop_and_erase_recipe_has_no_zoom():
+    names = [layer.name for layer in Augmentation.crop_and_erase().layers()]
+    assert names == ["augment_flip", "augment_rotation", "augment_crop", "augment_erasing"]
+
+
+def test_vgg_cnn_size_matches_its_docstring():
+    assert build_model("vgg_cnn").count_params() == 1_242_919

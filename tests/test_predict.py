@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from fer_core import cli
+from fer_core import cli, store
 from fer_core import predict as predict_module
 from fer_core.config import CLASS_NAMES
 from fer_core.data import DataError
@@ -176,11 +176,11 @@ def test_face_prediction_ranks_expressions():
 def test_cli_predict_annotates(photo_file, tmp_path, model, monkeypatch, capsys):
     seen = []
 
-    def fake_reference(name, models_dir):
+    def fake_reference(name, models_dir=None):
         seen.append(name)
         return model, {}
 
-    monkeypatch.setattr(predict_module, "load_reference", fake_reference)
+    monkeypatch.setattr(store, "load_reference", fake_reference)
     out = tmp_path / "cli.png"
     code = cli.main(["predict", str(photo_file), "--model", "mine", "--annotate", str(out)])
     assert code == 0
@@ -201,3 +201,62 @@ def test_cli_model_options_are_parsed_as_numbers_where_possible():
         "depth": 4, "dropout": 0.2, "name": "x"}
     with pytest.raises(ValueError, match="KEY=VALUE"):
         cli._model_options(["depth"])
+
+
+# --------------------------------------------------------------------------- hardening
+
+def test_cli_predict_goes_on_after_a_bad_photo_and_fails_at_the_end(photo_file, tmp_path,
+                                                                     model, monkeypatch, capsys):
+    monkeypatch.setattr(store, "load_reference", lambda name, models_dir=None: (model, {}))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 120), 90, np.uint8))
+    code = cli.main(["predict", str(photo_file), str(bad), str(blank), str(photo_file)])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert captured.out.count(f"{photo_file}: face at") == 2  # both good photos were done
+    assert "bad.jpg" in captured.err and "No face found" in captured.err
+    assert "2 of 4 photo(s) failed" in captured.err
+
+
+@pytest.mark.parametrize("target, message", [("out.xyz", "no writer for '.xyz'"),
+                                             ("missing/out.png", "does not exist")])
+def test_annotation_path_is_checked_before_any_work(photo_file, tmp_path, model, target,
+                                                    message, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("detection ran before the annotation path was checked")
+
+    monkeypatch.setattr(predict_module, "detect_faces", must_not_run)
+    with pytest.raises(DataError, match=message):
+        predict_photo(photo_file, model, annotate=tmp_path / target)
+
+
+def test_a_folder_given_as_photo_says_so(tmp_path, model):
+    with pytest.raises(DataError, match="is a folder, not a photo"):
+        predict_photo(tmp_path, model)
+
+
+def test_sixteen_bit_photo_is_stretched_by_its_actual_range(tmp_path):
+    twelve_bit = (_photo().astype(np.uint16) * 16)  # 12-bit data in a 16-bit file: 0..4080
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), twelve_bit)
+    gray = read_photo(path)
+    assert gray.dtype == np.uint8
+    assert gray.max() == 255 and gray.min() == 0  # not the near-black of a bit shift
+    assert detect_faces(gray)  # and the face is still found
+
+
+def test_large_photo_is_searched_scaled_down_with_one_box_per_face():
+    big = cv2.resize(_photo(), (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    boxes = detect_faces(big)
+    assert len(boxes) == 1
+    expected = tuple(v * 10 for v in FACE_BOX)
+    assert _overlap(boxes[0], expected) > 0.5  # in the big photo's pixels
+
+
+def test_an_autoencoder_is_refused_as_classifier(photo_file):
+    from fer_core.models import build_autoencoder
+
+    with pytest.raises(store.ModelFileError, match="not an expression classifier"):
+        predict_photo(photo_file, build_autoencoder())

@@ -355,3 +355,113 @@ def test_init_from_a_missing_file_says_what_to_do(tiny_splits, tmp_path):
     config = TrainConfig("baseline", epochs=1, batch_size=16, init_from="nowhere.keras")
     with pytest.raises(FileNotFoundError, match="Train it first"):
         train_model(tiny_splits, config, tmp_path / "run", verbose=0)
+
+
+# --------------------------------------------------------------------------- long runs
+
+def test_long_run_plan_resumes_a_checkpoint_outside_the_tree(tiny_splits, tmp_path, monkeypatch):
+    """Cycle 1 killed after one epoch resumes from its folder under $FER_RUNS_DIR."""
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path / "outside"))
+    models_dir = tmp_path / "models"
+    plan = train_module.plan_cycle("long", models_dir)
+    assert plan.run_dir == tmp_path / "outside" / "long" / "cycle1"
+    assert (plan.init_from, plan.cycle, plan.resuming) == (None, 1, False)
+
+    config = TrainConfig("baseline", epochs=3, batch_size=32, augment=False)
+    original = train_module._EpochTimer.on_epoch_end
+
+    def killed_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise RuntimeError("session ended")
+
+    monkeypatch.setattr(train_module._EpochTimer, "on_epoch_end", killed_after_first_epoch)
+    with pytest.raises(RuntimeError, match="session ended"):
+        train_model(tiny_splits, config, plan.run_dir, verbose=0)
+    monkeypatch.setattr(train_module._EpochTimer, "on_epoch_end", original)
+
+    again = train_module.plan_cycle("long", models_dir)
+    assert again.resuming and again.run_dir == plan.run_dir and again.cycle == 1
+    result = train_model(tiny_splits, config, again.run_dir, verbose=0)
+    assert result.history.epoch.tolist() == [0, 1, 2]
+    assert result.process_starts == 2  # the killed process and the one that finished
+    save_reference(result, tiny_splits, "long", models_dir, profile="smoke")
+    record = json.loads((models_dir / "long.json").read_text())
+    assert record["lineage"]["cycles"] == 1 and record["lineage"]["epochs"] == 3
+    assert record["lineage"]["processes"] == 2
+    assert record["lineage"]["data_checksums"] == [tiny_splits.train.checksum]
+
+
+def test_long_run_plan_warm_restarts_from_the_committed_model(tiny_splits, tmp_path,
+                                                             monkeypatch):
+    """No checkpoint (a fresh machine): the next cycle starts from models/<name>.keras and the
+    record adds up the cycles, epochs and hours of both."""
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path / "fresh-machine"))
+    models_dir = tmp_path / "models"
+    first = train_model(tiny_splits, TrainConfig("baseline", epochs=2, batch_size=32,
+                                                 augment=False), tmp_path / "gone", verbose=0)
+    save_reference(first, tiny_splits, "long", models_dir, profile="smoke")
+
+    plan = train_module.plan_cycle("long", models_dir)
+    assert plan.cycle == 2 and not plan.resuming
+    assert plan.init_from == str(models_dir / "long.keras")
+    assert plan.run_dir == tmp_path / "fresh-machine" / "long" / "cycle2"
+    second_config = TrainConfig("baseline", epochs=1, batch_size=32, augment=False,
+                                learning_rate=0.0, init_from=plan.init_from)
+    second = train_model(tiny_splits, second_config, plan.run_dir, verbose=0)
+    # a zero learning rate keeps the committed weights: the warm start really loaded them
+    np.testing.assert_allclose(second.model.predict(tiny_splits.test.model_input(), verbose=0),
+                               first.model.predict(tiny_splits.test.model_input(), verbose=0),
+                               atol=1e-5)
+    save_reference(second, tiny_splits, "long", models_dir, profile="smoke")
+    record = json.loads((models_dir / "long.json").read_text())
+    assert record["lineage"]["cycles"] == 2 and record["lineage"]["epochs"] == 3
+    assert record["lineage"]["training_hours"] == pytest.approx(
+        (first.seconds + second.seconds) / 3600, abs=2e-3)
+    assert train_module.plan_cycle("long", models_dir).cycle == 3
+
+
+def test_unknown_optimizer_and_augmentation_settings_are_refused():
+    with pytest.raises(ValueError, match="Unknown optimizer 'lion'"):
+        TrainConfig("baseline", optimizer="lion")
+    with pytest.raises(ValueError, match="frobnicate"):
+        TrainConfig("baseline", augmentation={"frobnicate": 1})
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_each_optimizer_and_ema_train(optimizer, tiny_splits, tmp_path):
+    config = TrainConfig("compact_cnn", epochs=1, batch_size=32, optimizer=optimizer, ema=True,
+                         augmentation={"crop": 4, "erasing": 0.5, "zoom": 0.0})
+    result = train_model(tiny_splits, config, tmp_path / optimizer, verbose=0)
+    assert np.isfinite(result.history.loss).all()
+    kind = "SGD" if optimizer == "sgd" else "AdamW"
+    assert type(result.model.optimizer).__name__ == kind and result.model.optimizer.use_ema
+
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 0}, "epochs must be a whole number of at least 1"),
+    ({"epochs": -3}, "epochs must be"),
+    ({"train_subset": 0}, "train_subset must be"),
+    ({"train_subset": -5}, "train_subset must be"),
+    ({"model_options": {"frobnicate": 3}}, r"no option\(s\) \['frobnicate'\]"),
+    ({"model_options": {"width": 0}}, "width must be positive"),
+    ({"label_smoothing": 1.5}, "label_smoothing"),
+    ({"model": "resnet"}, "Unknown model 'resnet'"),
+])
+def test_impossible_configs_are_refused_naming_the_option(changes, message):
+    settings = {"model": "attention_unet", **changes}
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**settings)
+
+
+def test_cli_train_refuses_bad_options_without_leaving_a_run_folder(tmp_path, monkeypatch,
+                                                                   capsys):
+    from fer_core import cli
+
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path / "runs"))
+    for arguments in (["--epochs", "0"], ["--train-subset", "0"], ["--option", "frobnicate=3"],
+                      ["--width", "0"]):
+        code = cli.main(["train", "attention_unet", "--profile", "smoke", *arguments])
+        assert code == 2
+        assert capsys.readouterr().err.startswith("fer-core: error: ")
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,112 @@
+"""Where reference models live and how they are read: one place, one behaviour.
+
+A reference model is ``<name>.keras`` (graph and weights) beside ``<name>.json`` (its record:
+metrics, configuration, command, data checksum, hardware). The folder is ``$FER_MODELS_DIR`` or,
+by default, the repository's ``models/`` (see :func:`fer_core.config.models_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+
+from fer_core import models  # noqa: F401  (registers the ViT's custom layer for loading)
+from fer_core.config import CLASS_NAMES, MODELS_VARIABLE
+from fer_core.config import models_dir as configured_models_dir
+from fer_core.models import INPUT_SHAPE
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, unreadable or not what the caller needs."""
+
+
+def models_dir(folder: str | Path | None = None) -> Path:
+    """``folder`` when given, else the configured reference-model folder."""
+    return Path(folder) if folder is not None else configured_models_dir()
+
+
+def available(folder: str | Path | None = None) -> list[str]:
+    """Names of the saved models in a folder."""
+    return sorted(p.stem for p in models_dir(folder).glob("*.keras"))
+
+
+def load_model_file(path: str | Path, classifier: bool = True) -> keras.Model:
+    """Load a ``.keras`` file with errors that say what went wrong and what to do.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    classifier : bool
+        Also check that it is a 7-class expression classifier taking 48x48x1 faces (the
+        autoencoder, say, is not).
+
+    Raises
+    ------
+    ModelFileError
+        Missing, a folder, corrupt or truncated, or (with ``classifier``) not a classifier.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"'{path}' is a folder; give the path of a .keras model file.")
+    if not path.is_file():
+        raise ModelFileError(f"No model file '{path}'. Train it (fer-core train ...) or check "
+                             f"the path; reference models live in {configured_models_dir()} "
+                             f"(${MODELS_VARIABLE}).")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"'{path}' is not a readable Keras model (corrupt, truncated or "
+                             f"from an incompatible version: {str(error)[:160]}). Restore it "
+                             "with `git checkout -- FILE` or train it again.") from error
+    if classifier:
+        check_classifier(model, str(path))
+    return model
+
+
+def check_classifier(model: keras.Model, name: str = "model") -> None:
+    """Raise :class:`ModelFileError` unless ``model`` maps (N, 48, 48, 1) faces to 7 classes."""
+    inputs, outputs = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    if inputs != INPUT_SHAPE or outputs != (len(CLASS_NAMES),):
+        raise ModelFileError(f"{name} is not an expression classifier: it maps {inputs} to "
+                             f"{outputs}, but a classifier here maps {INPUT_SHAPE} faces to "
+                             f"{len(CLASS_NAMES)} class probabilities.")
+
+
+def read_record(name: str, folder: str | Path | None = None) -> dict:
+    """The JSON record of a reference model.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no record; the message lists the models that have one.
+    """
+    path = models_dir(folder) / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in models_dir(folder).glob("*.json"))
+        raise FileNotFoundError(f"No record '{path.name}' in '{models_dir(folder)}'. Records "
+                                f"there: {', '.join(known) or 'none'}.")
+    return json.loads(path.read_text())
+
+
+def load_reference(name: str, folder: str | Path | None = None) -> tuple[keras.Model, dict]:
+    """A reference classifier and its record (an empty dict when it has none).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the model is not there; the message lists those that are.
+    ModelFileError
+        When the file is corrupt or not a 7-class classifier.
+    """
+    path = models_dir(folder) / f"{name}.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"No reference model {name!r} in '{models_dir(folder)}'. "
+                                f"Available: {', '.join(available(folder)) or 'none'}; train "
+                                f"one with `fer-core train {name} --profile full`.")
+    model = load_model_file(path)
+    record_file = path.with_suffix(".json")
+    return model, (json.loads(record_file.read_text()) if record_file.exists() else {})

@@ -1,0 +1,111 @@
+"""Reference-model storage: one folder setting, clear errors for bad model files."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from fer_core import cli, config, store
+from fer_core.models import build_autoencoder, build_model
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A models folder with one small classifier, its record, and an autoencoder."""
+    classifier = build_model("compact_cnn")
+    classifier.save(tmp_path / "small.keras")
+    (tmp_path / "small.json").write_text(json.dumps({"name": "small", "test": {}}))
+    build_autoencoder().save(tmp_path / "autoencoder.keras")
+    return tmp_path
+
+
+def test_models_folder_comes_from_the_environment_or_the_repository(tmp_path, monkeypatch):
+    monkeypatch.delenv(config.MODELS_VARIABLE, raising=False)
+    assert config.models_dir() == config.REPOSITORY_MODELS
+    assert (config.REPOSITORY_MODELS / "outliers.json").is_file()
+    monkeypatch.setenv(config.MODELS_VARIABLE, str(tmp_path))
+    assert config.models_dir() == tmp_path == store.models_dir()
+
+
+def test_load_reference_reads_model_and_record_from_the_configured_folder(folder, monkeypatch):
+    monkeypatch.setenv(config.MODELS_VARIABLE, str(folder))
+    model, record = store.load_reference("small")
+    assert model.count_params() == build_model("compact_cnn").count_params()
+    assert record["name"] == "small"
+    assert store.available() == ["autoencoder", "small"]
+
+
+def test_a_missing_model_lists_the_available_ones(folder):
+    with pytest.raises(FileNotFoundError, match="Available: autoencoder, small"):
+        store.load_reference("nope", folder)
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated", b"plain text"])
+def test_a_corrupt_model_file_is_reported_as_corrupt_not_missing(folder, damage):
+    (folder / "small.keras").write_bytes(damage)
+    with pytest.raises(store.ModelFileError, match="not a readable Keras model"):
+        store.load_reference("small", folder)
+
+
+def test_an_autoencoder_is_not_taken_for_a_classifier(folder):
+    with pytest.raises(store.ModelFileError, match=r"not an expression classifier.*\(48, 48, 1\)"):
+        store.load_reference("autoencoder", folder)
+    # but it loads where any model will do (transfer of its encoder)
+    assert isinstance(store.load_model_file(folder / "autoencoder.keras", classifier=False),
+                      keras.Model)
+
+
+def test_a_folder_given_as_model_file(folder):
+    with pytest.raises(store.ModelFileError, match="is a folder"):
+        store.load_model_file(folder)
+
+
+def test_read_record_names_what_is_there(folder):
+    assert store.read_record("small", folder)["name"] == "small"
+    with pytest.raises(FileNotFoundError, match="Records there: small"):
+        store.read_record("autoencoder", folder)
+
+
+@pytest.mark.parametrize("command", [["evaluate", "autoencoder"],
+                                     ["predict", "x.jpg", "--model", "autoencoder"]])
+def test_cli_refuses_the_autoencoder_as_classifier(command, folder, monkeypatch, capsys):
+    monkeypatch.setenv(config.MODELS_VARIABLE, str(folder))
+    monkeypatch.setenv("FER2013_PATH", str(folder / "unused.zip"))
+    if command[0] == "evaluate":  # evaluate loads the data first: give it none to load
+        monkeypatch.setattr("fer_core.data.load_splits", lambda path=None: _no_data())
+    assert cli.main(command) == 2
+    assert "not an expression classifier" in capsys.readouterr().err
+
+
+def _no_data():
+    from fer_core.data import split_data
+    from fer_core.synthetic import synthetic_dataset
+
+    return split_data(synthetic_dataset(train=70, test=14))
+
+
+def test_cli_corrupt_model_is_one_line_and_debug_shows_the_traceback(folder, monkeypatch,
+                                                                     capsys):
+    monkeypatch.setenv(config.MODELS_VARIABLE, str(folder))
+    (folder / "small.keras").write_bytes(b"garbage")
+    assert cli.main(["predict", "x.jpg", "--model", "small"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("fer-core: error: ") and error.count("\n") == 1
+    with pytest.raises(store.ModelFileError):
+        cli.main(["--debug", "predict", "x.jpg", "--model", "small"])
+
+
+def test_models_input_contract():
+    from fer_core.models import InputContractWarning, as_model_input
+
+    faces = np.random.default_rng(0).integers(0, 256, (2, 48, 48)).astype(np.uint8)
+    assert as_model_input(faces).shape == (2, 48, 48, 1)
+    colour = np.repeat(faces[..., None], 3, axis=3)
+    np.testing.assert_allclose(as_model_input(colour), as_model_input(faces), atol=0.01)
+    with pytest.raises(ValueError, match=r"shape \(N, 48, 48, 1\).*got \(2, 96, 96, 1\)"):
+        as_model_input(np.zeros((2, 96, 96, 1)))
+    with pytest.warns(InputContractWarning, match="look scaled to \\[0, 1\\]"):
+        as_model_input(faces / 255.0)
