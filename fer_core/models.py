@@ -76,7 +76,7 @@ class Augmentation:
     translation: float = 0.1
     zoom: float = 0.1
     crop: int = 0  # pad-and-random-crop: shift by up to this many pixels, black fill
-    erasing: float = 0.0  # random erasing (Zhong et al. 2020): share of batches affected
+    erasing: float = 0.0  # random erasing (Zhong et al. 2020): probability per face
 
     @classmethod
     def none(cls) -> Augmentation:
@@ -84,7 +84,7 @@ class Augmentation:
         return cls(flip=False, rotation=0.0, translation=0.0, zoom=0.0)
 
     @classmethod
-    def crop_and_erase(cls, crop: int = 4, erasing: float = 0.5) -> Augmentation:
+    def crop_and_erase(cls, crop: int = 4, erasing: float = 0.25) -> Augmentation:
         """The CIFAR-style recipe of the strong FER-2013 models: flip, a random crop from a
         padded face, small rotations and random erasing, without zoom."""
         return cls(flip=True, rotation=0.03, translation=0.0, zoom=0.0, crop=crop,
@@ -109,7 +109,9 @@ class Augmentation:
             chosen.append(layers.RandomTranslation(shift, shift, fill_mode="constant",
                                                    name="augment_crop"))
         if self.erasing:
-            chosen.append(layers.RandomErasing(self.erasing, scale=(0.02, 0.25),
+            # Keras draws a single factor f as a probability uniform in [0, f] (so f/2 on
+            # average); the pair (p, p) makes it exactly p
+            chosen.append(layers.RandomErasing((self.erasing, self.erasing), scale=(0.02, 0.25),
                                                value_range=(0, 255), name="augment_erasing"))
         return chosen
 

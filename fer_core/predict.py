@@ -80,7 +80,7 @@ def _overlap(first: tuple, second: tuple) -> float:
 
 def detect_faces(gray: np.ndarray, min_size: int | None = None
                  ) -> list[tuple[int, int, int, int]]:
-    """Frontal faces found by OpenCV's bundled Haar cascade, most confident first.
+    """Frontal faces found by OpenCV's bundled Haar cascade, largest first.
 
     Large photos are searched on a copy scaled to :data:`DETECTION_SIDE`; the smallest face
     searched grows with the photo (:data:`MIN_FACE_FRACTION` of its shorter side, at least
@@ -106,6 +106,7 @@ def detect_faces(gray: np.ndarray, min_size: int | None = None
     for _, box in ranked:
         if all(_overlap(box, other) <= MAX_OVERLAP for other in kept):
             kept.append(box)
+    kept.sort(key=lambda box: -box[2] * box[3])
     return [tuple(round(v / scale) for v in box) for box in kept]
 
 

@@ -65,7 +65,7 @@ for step in ${steps[@]}; do
       # the work tree) or warm-restarts a new 50-epoch cycle from models/vgg_cnn.keras.
       fer-core train vgg_cnn --profile full --exclude-outliers --long-run --epochs 50 \
         --precision auto --label-smoothing 0.1 --weight-decay 0.05 --augment translation=0 \
-        --augment zoom=0 --augment rotation=0.03 --augment crop=4 --augment erasing=0.5 ;;
+        --augment zoom=0 --augment rotation=0.03 --augment crop=4 --augment erasing=0.25 ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
 done
