@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fer_core.config import CLASS_NAMES, data_path_from_environment
-from fer_core.data import CSV_LABEL_TO_CLASS, DataError, FerData
+from fer_core.data import DataError, FerData
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                 "contempt", "unknown", "NF")
@@ -180,7 +180,6 @@ def votes_from_ferplus_csv(ferplus_csv: str | Path, data: FerData) -> Votes:
         row = position.get(image_id)
         if row is not None and values[row].sum() > 0:
             counts[index], matched[index] = values[row], True
-    _ = CSV_LABEL_TO_CLASS  # the csv's label order is already mapped by the loader
     return Votes(counts, matched, data.ids.copy())
 
 
