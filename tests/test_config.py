@@ -110,3 +110,19 @@ def test_paths_from_environment(monkeypatch, tmp_path):
 def test_cache_is_isolated_per_test(tmp_path):
     # conftest points the cache into this test's own tmp_path, never ~/.cache.
     assert config.cache_dir() == tmp_path / "cache"
+
+
+def test_one_definition_of_each_shared_fact():
+    """Face regions, the ICML class order and flip TTA are defined once and used everywhere."""
+    from fer_core import compare, data, denoise, explain, models
+    from fer_core.config import CLASS_NAMES, FACE_REGION_BOXES, ICML_CLASS_ORDER
+
+    for name in ("eyes", "mouth"):
+        rows, columns = denoise.FACE_DETAIL_REGIONS[name]
+        box = FACE_REGION_BOXES[name]
+        assert (rows.start, rows.stop, columns.start, columns.stop) == box
+        assert explain.FACE_REGIONS[name].sum() == (box[1] - box[0]) * (box[3] - box[2])
+    assert compare.FER_PACKAGE_CLASSES is ICML_CLASS_ORDER
+    assert [CLASS_NAMES[data.CSV_LABEL_TO_CLASS[k]] for k in range(7)] == list(ICML_CLASS_ORDER)
+    faces = np.arange(2 * 48 * 48, dtype=np.float32).reshape(2, 48, 48, 1)
+    np.testing.assert_array_equal(models.flipped(faces)[:, :, 0], faces[:, :, -1])
