@@ -1,0 +1,98 @@
+"""Perturbations, the robustness table and occlusion maps, checked on probes with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fer_core.config import FACE_REGION_BOXES
+from fer_core.data import FerData
+from fer_core.robustness import PERTURBATIONS, occlusion_map, perturb, robustness_table
+
+IDENTITY = {"gaussian noise (sigma)": 0, "brightness (gray levels)": 0, "contrast (factor)": 1.0,
+            "blur (sigma, pixels)": 0, "shift (pixels)": 0, "rotation (degrees)": 0}
+
+
+@pytest.fixture(scope="module")
+def faces() -> np.ndarray:
+    return np.random.default_rng(0).integers(30, 220, (6, 48, 48)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("kind", list(PERTURBATIONS))
+def test_every_perturbation_keeps_shape_and_type_and_changes_faces(kind, faces):
+    for severity in PERTURBATIONS[kind][1]:
+        changed = perturb(faces, kind, severity)
+        assert changed.shape == faces.shape and changed.dtype == np.uint8
+        assert not np.array_equal(changed, faces)
+        np.testing.assert_array_equal(perturb(faces, kind, severity), changed)  # seeded
+
+
+@pytest.mark.parametrize("kind, identity", list(IDENTITY.items()))
+def test_identity_severity_leaves_faces_unchanged(kind, identity, faces):
+    np.testing.assert_array_equal(perturb(faces, kind, identity), faces)
+
+
+def test_occlusion_blacks_out_exactly_the_region(faces):
+    covered = perturb(faces, "occlusion (region)", "mouth")
+    row0, row1, col0, col1 = FACE_REGION_BOXES["mouth"]
+    assert (covered[:, row0:row1, col0:col1] == 0).all()
+    outside = np.ones((48, 48), bool)
+    outside[row0:row1, col0:col1] = False
+    np.testing.assert_array_equal(covered[:, outside], faces[:, outside])
+
+
+def test_noise_has_the_requested_spread():
+    flat = np.full((20, 48, 48), 128, np.uint8)
+    noisy = perturb(flat, "gaussian noise (sigma)", 10).astype(float)
+    assert noisy.std() == pytest.approx(10, rel=0.05)
+
+
+def test_bad_requests_are_refused(faces):
+    with pytest.raises(ValueError, match="Unknown perturbation 'fog'"):
+        perturb(faces, "fog", 1)
+    with pytest.raises(ValueError, match="uint8 faces of shape"):
+        perturb(faces.astype(np.float32), "blur (sigma, pixels)", 1)
+    with pytest.raises(ValueError, match="Unknown face region 'ears'"):
+        perturb(faces, "occlusion (region)", "ears")
+
+
+def _brightness_probe(images: np.ndarray) -> np.ndarray:
+    """Class 0 for dark faces (mean < 100), class 3 for bright ones."""
+    bright = images.reshape(len(images), -1).mean(axis=1) >= 100
+    probabilities = np.zeros((len(images), 7))
+    probabilities[~bright, 0] = 1
+    probabilities[bright, 3] = 1
+    return probabilities
+
+
+def test_robustness_table_scores_accuracy_and_flips():
+    images = np.concatenate([np.full((5, 48, 48), 60, np.uint8),
+                             np.full((5, 48, 48), 140, np.uint8)])
+    data = FerData(images, np.array([0] * 5 + [3] * 5), np.arange(10).astype(str),
+                   np.array(["PublicTest"] * 10))
+    table = robustness_table({"probe": _brightness_probe}, data,
+                             kinds=["brightness (gray levels)"]).set_index("severity")
+    assert table.loc["", "accuracy"] == 100.0
+    # +60 turns the 5 dark faces bright: half the predictions flip, accuracy falls to 50%
+    assert table.loc["60", ["accuracy", "change", "flipped"]].tolist() == [50.0, -50.0, 50.0]
+    assert table.loc["30", "flipped"] == 0.0  # 60 + 30 = 90 < 100: nothing flips
+
+
+def test_occlusion_map_finds_the_region_the_model_uses():
+    row0, row1, col0, col1 = FACE_REGION_BOXES["mouth"]
+
+    def mouth_probe(images: np.ndarray) -> np.ndarray:
+        """Probability of class 5 = mean brightness of the mouth box."""
+        share = images[:, row0:row1, col0:col1].mean(axis=(1, 2)) / 255
+        probabilities = np.zeros((len(images), 7))
+        probabilities[:, 5] = share
+        probabilities[:, 0] = 1 - share
+        return probabilities
+
+    face = np.full((48, 48), 200, np.uint8)
+    sensitivity = occlusion_map(mouth_probe, face, label=5)
+    inside = np.zeros((48, 48), bool)
+    inside[row0:row1, col0:col1] = True
+    assert sensitivity[inside].min() > 0  # covering any part of the mouth lowers class 5
+    assert np.abs(sensitivity[:row0 - 8]).max() == 0  # far above it, nothing changes
+    assert np.unravel_index(sensitivity.argmax(), sensitivity.shape)[0] in range(row0, row1)
