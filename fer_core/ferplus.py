@@ -258,3 +258,97 @@ def annotator_ceiling(votes: Votes) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             result += np.where(counts[:, answer] > 0, counts[:, answer] / totals * right, 0.0)
     return np.where(totals >= 2, result, np.nan)
+
+
+# --------------------------------------------------------------------------- analyses
+
+def label_confusion(data: FerData, votes: Votes) -> pd.DataFrame:
+    """Share of each FER-2013 class's faces (rows) by FER+ majority (columns: the 7 classes,
+    then contempt, unknown, not a face); faces without votes are left out. Rows sum to 1."""
+    majority = majority_labels(votes)
+    keep = majority != NO_VOTES
+    columns = [*CLASS_NAMES, *(OUTCOME_NAMES[k] for k in (CONTEMPT, UNKNOWN, NOT_A_FACE))]
+    frame = pd.crosstab(pd.Categorical([CLASS_NAMES[k] for k in data.labels[keep]],
+                                       CLASS_NAMES),
+                        pd.Categorical([outcome_name(k) for k in majority[keep]], columns),
+                        normalize="index", dropna=False)
+    frame.index.name, frame.columns.name = "FER-2013 label", "FER+ majority"
+    return frame
+
+
+def label_agreement(data: FerData, votes: Votes) -> pd.DataFrame:
+    """Per FER-2013 class: faces with votes, the share whose FER+ majority is the same class,
+    the most frequent other majority, and the annotators' ceiling (mean of
+    :func:`annotator_ceiling`) on those faces; an ``all`` row at the end."""
+    majority = majority_labels(votes)
+    ceiling = annotator_ceiling(votes)
+    rows = {}
+    for index, name in [*enumerate(CLASS_NAMES), (None, "all")]:
+        chosen = (majority != NO_VOTES) & ((data.labels == index) if index is not None
+                                           else True)
+        others = majority[chosen & (majority != data.labels)]
+        rows[name] = {
+            "faces with votes": int(chosen.sum()),
+            "FER+ agrees %": _percent(majority[chosen] == data.labels[chosen]),
+            "most frequent other": outcome_name(int(pd.Series(others).mode()[0]))
+            if index is not None and len(others) else "",
+            "annotator ceiling %": _percent(ceiling[chosen]),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").round(1)
+
+
+def ceiling_by_majority(votes: Votes) -> pd.Series:
+    """Mean single-annotator accuracy against the others (%), grouped by the FER+ majority
+    class: how well a person does on the faces that people call, say, fear."""
+    majority = majority_labels(votes)
+    ceiling = annotator_ceiling(votes)
+    return pd.Series({name: _percent(ceiling[majority == index])
+                      for index, name in enumerate(CLASS_NAMES)}, name="annotator ceiling %")
+
+
+def rescore(probabilities: np.ndarray, data: FerData, votes: Votes,
+            min_votes: int = 2) -> pd.DataFrame:
+    """A model's predictions judged three ways, per FER-2013 class and overall (%).
+
+    - ``vs FER-2013``: accuracy against the original single labels;
+    - ``vs FER+ majority``: accuracy against the majority of ten annotators (faces whose
+      majority is one of the 7 classes);
+    - ``plausible``: the predicted class received at least ``min_votes`` FER+ votes;
+    - ``mistakes FER+ backs``: of the faces wrong against FER-2013, the share where the
+      prediction is the FER+ majority.
+    """
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    majority = majority_labels(votes)
+    has_class = majority >= 0
+    votes_for_prediction = votes.counts[np.arange(len(predicted)),
+                                        np.array(EMOTION_COLUMNS)[predicted]]
+    rows = {}
+    for index, name in [*enumerate(CLASS_NAMES), (None, "all")]:
+        chosen = (data.labels == index) if index is not None else np.ones(len(data), bool)
+        voted = chosen & votes.matched
+        wrong = voted & (predicted != data.labels)
+        rows[name] = {
+            "faces": int(chosen.sum()),
+            "vs FER-2013 %": _percent(predicted[chosen] == data.labels[chosen]),
+            "vs FER+ majority %": _percent(
+                predicted[voted & has_class] == majority[voted & has_class]),
+            "plausible %": _percent(votes_for_prediction[voted] >= min_votes),
+            "mistakes FER+ backs %": _percent(predicted[wrong] == majority[wrong]),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").round(1)
+
+
+def soft_vote_table(votes: Votes) -> pd.DataFrame:
+    """Vote counts per face over the 7 classes and the three other answers, columns named as
+    :func:`label_confusion`'s (for figures of faces with their vote bars)."""
+    columns = [*CLASS_NAMES, "contempt", "unknown", "not a face"]
+    order = [*EMOTION_COLUMNS, VOTE_COLUMNS.index("contempt"), VOTE_COLUMNS.index("unknown"),
+             VOTE_COLUMNS.index("NF")]
+    return pd.DataFrame(votes.counts[:, order], columns=columns, index=votes.ids)
+
+
+def _percent(values: np.ndarray) -> float:
+    """100 x the mean of booleans or fractions, ignoring NaN; NaN when there is nothing."""
+    values = np.asarray(values, np.float64)
+    values = values[~np.isnan(values)]
+    return 100 * float(values.mean()) if len(values) else float("nan")

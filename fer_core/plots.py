@@ -227,3 +227,37 @@ def reliability_diagram(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     return figure
+
+
+def share_heatmap(frame: pd.DataFrame, title: str = "") -> plt.Figure:
+    """A table of shares in [0, 1] (e.g. rows that sum to 1) as an annotated heat map, using
+    the table's own row and column labels."""
+    figure, axis = plt.subplots(figsize=(0.62 * len(frame.columns) + 1.6,
+                                         0.42 * len(frame) + 1.4))
+    sns.heatmap(frame.astype(float), annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1,
+                ax=axis, cbar=False)
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def faces_with_votes(images: np.ndarray, titles: Sequence[str], votes: pd.DataFrame,
+                     size: float = 1.5) -> plt.Figure:
+    """Each face above a bar chart of its annotators' votes (columns of ``votes``)."""
+    count = len(images)
+    figure, axes = plt.subplots(2, count, figsize=(count * size, 2.6 * size), squeeze=False,
+                                gridspec_kw={"height_ratios": [1, 1.1]})
+    colours = [PALETTE.get(name, (0.6, 0.6, 0.6)) for name in votes.columns]
+    for column in range(count):
+        axes[0, column].imshow(images[column], cmap="gray", vmin=0, vmax=255)
+        axes[0, column].set_title(titles[column], fontsize=7)
+        axes[0, column].axis("off")
+        bars = axes[1, column]
+        bars.barh(np.arange(len(votes.columns)), votes.iloc[column].to_numpy(), color=colours)
+        bars.set_yticks(np.arange(len(votes.columns)))
+        bars.set_yticklabels(votes.columns if column == 0 else [], fontsize=6)
+        bars.invert_yaxis()
+        bars.set_xlim(0, max(10, float(votes.to_numpy().max())))
+        bars.tick_params(axis="x", labelsize=6)
+    figure.tight_layout()
+    return figure

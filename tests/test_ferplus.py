@@ -132,3 +132,36 @@ def test_for_data_selects_a_split_in_its_order():
     votes = align_votes(_table(), data)
     part = data.select(np.array([3, 0]))
     np.testing.assert_array_equal(votes.for_data(part).counts, votes.counts[[3, 0]])
+
+
+def test_label_confusion_rows_sum_to_one_and_name_non_emotions():
+    data, votes = _data(), align_votes(_table(), _data())
+    confusion = ferplus.label_confusion(data, votes)
+    assert list(confusion.columns[-3:]) == ["contempt", "unknown", "not a face"]
+    filled = confusion[confusion.sum(axis=1) > 0]
+    np.testing.assert_allclose(filled.sum(axis=1), 1.0)
+    assert confusion.loc["neutral", "unknown"] == 1.0  # PublicTest_3: mostly "unknown"
+    assert confusion.loc["surprise", "fear"] == 1.0  # the fear/surprise tie
+
+
+def test_label_agreement_counts_matching_majorities():
+    table = ferplus.label_agreement(_data(), align_votes(_table(), _data()))
+    assert table.loc["angry", "FER+ agrees %"] == 100.0
+    assert table.loc["surprise", "FER+ agrees %"] == 0.0
+    assert table.loc["surprise", "most frequent other"] == "fear"
+    assert table.loc["all", "FER+ agrees %"] == 50.0  # angry and happy of four
+
+
+def test_rescore_judges_predictions_three_ways():
+    data, votes = _data(), align_votes(_table(), _data())
+    predicted = np.zeros((4, 7))
+    predicted[[0, 1, 2, 3], [1, 3, 2, 4]] = 1  # disgust, happy, fear, neutral
+    table = ferplus.rescore(predicted, data, votes, min_votes=2)
+    overall = table.loc["all"]
+    assert overall["vs FER-2013 %"] == 50.0  # happy and neutral right
+    # FER+ majorities with a class: angry, happy, fear -> disgust wrong, happy and fear right
+    assert overall["vs FER+ majority %"] == pytest.approx(200 / 3, abs=0.1)
+    # votes for the predictions: disgust 3, happy 10, fear 4, neutral 2 -> all >= 2
+    assert overall["plausible %"] == 100.0
+    # mistakes against FER-2013: faces 0 (disgust vs angry majority) and 2 (fear = majority)
+    assert overall["mistakes FER+ backs %"] == 50.0
