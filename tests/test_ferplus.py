@@ -165,3 +165,23 @@ def test_rescore_judges_predictions_three_ways():
     assert overall["plausible %"] == 100.0
     # mistakes against FER-2013: faces 0 (disgust vs angry majority) and 2 (fear = majority)
     assert overall["mistakes FER+ backs %"] == 50.0
+
+
+def test_outcome_table_counts_non_emotion_majorities():
+    votes = align_votes(_table(), _data())
+    table = ferplus.outcome_table(votes, {"first two": np.array([1, 1, 0, 0], bool),
+                                          "last": np.array([0, 0, 0, 1], bool)})
+    assert table.loc["first two", "faces"] == 2 and table.loc["first two", "unknown %"] == 0
+    assert table.loc["last", "unknown %"] == 100.0
+    assert table.loc["last", "mean majority share %"] == 80.0
+
+
+def test_ceiling_table_puts_people_and_models_on_the_same_faces():
+    votes = align_votes(_table(), _data())
+    right = np.zeros((4, 7))
+    right[[0, 1, 2, 3], [0, 3, 2, 4]] = 1  # agrees with every FER+ majority that is a class
+    table = ferplus.ceiling_table({"model": right}, votes)
+    assert table.loc["all", "faces"] == 3  # the "unknown" face is left out
+    assert table.loc["all", "model %"] == 100.0
+    expected = np.nanmean(annotator_ceiling(votes)[:3]) * 100
+    assert table.loc["all", "annotator ceiling %"] == pytest.approx(expected, abs=0.05)

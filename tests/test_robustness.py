@@ -7,7 +7,14 @@ import pytest
 
 from fer_core.config import FACE_REGION_BOXES
 from fer_core.data import FerData
-from fer_core.robustness import PERTURBATIONS, occlusion_map, perturb, robustness_table
+from fer_core.robustness import (
+    PERTURBATIONS,
+    first_correct,
+    occlusion_map,
+    occlusion_maps,
+    perturb,
+    robustness_table,
+)
 
 IDENTITY = {"gaussian noise (sigma)": 0, "brightness (gray levels)": 0, "contrast (factor)": 1.0,
             "blur (sigma, pixels)": 0, "shift (pixels)": 0, "rotation (degrees)": 0}
@@ -96,3 +103,23 @@ def test_occlusion_map_finds_the_region_the_model_uses():
     assert sensitivity[inside].min() > 0  # covering any part of the mouth lowers class 5
     assert np.abs(sensitivity[:row0 - 8]).max() == 0  # far above it, nothing changes
     assert np.unravel_index(sensitivity.argmax(), sensitivity.shape)[0] in range(row0, row1)
+
+
+def test_occlusion_maps_are_scaled_to_unit_range_and_first_correct_finds_faces():
+    images = np.concatenate([np.full((2, 48, 48), 60, np.uint8),
+                             np.full((2, 48, 48), 140, np.uint8)])
+    data = FerData(images, np.array([3, 0, 0, 3]), np.arange(4).astype(str),
+                   np.array(["PublicTest"] * 4))
+    assert first_correct(_brightness_probe, data, [0, 3]).tolist() == [1, 3]
+    with pytest.raises(ValueError, match="No correctly classified face of class 5"):
+        first_correct(_brightness_probe, data, [5])
+
+    def soft_probe(faces: np.ndarray) -> np.ndarray:
+        share = faces.reshape(len(faces), -1).mean(axis=1) / 255
+        probabilities = np.zeros((len(faces), 7))
+        probabilities[:, 3], probabilities[:, 0] = share, 1 - share
+        return probabilities
+
+    maps = occlusion_maps(soft_probe, data.select(np.array([3])))
+    assert maps.shape == (1, 48, 48)
+    assert maps.max() == pytest.approx(1.0) and maps.min() >= 0
