@@ -622,3 +622,54 @@ def read_image_file(path: str | Path) -> np.ndarray:
     if not file.is_file():
         raise DataError(f"Image file '{file}' does not exist.")
     return decode_image(file.read_bytes(), str(file))
+
+
+def load_labelled_folder(folder: str | Path, class_map: dict[str, str] | None = None
+                         ) -> tuple[FerData, list[str]]:
+    """Faces from any folder laid out ``<class>/*.png|jpg`` (e.g. another dataset's test set),
+    as FER-2013 data to score models on.
+
+    Images of other sizes or in colour are converted to 48x48 grayscale (with a warning).
+    Folder names are FER-2013 class names, or are mapped to them with ``class_map`` (e.g.
+    ``{"anger": "angry", "happiness": "happy"}``); a folder that is neither is refused, never
+    guessed.
+
+    Returns
+    -------
+    FerData
+        The faces, usage ``External``.
+    list of str
+        FER-2013 classes the folder has no images of (so their recall cannot be measured).
+
+    Raises
+    ------
+    DataError
+        For a missing folder, an unknown class folder, or no images at all.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"'{root}' is not a folder of <class>/<image> files.")
+    class_map = dict(class_map or {})
+    unknown_targets = sorted(set(class_map.values()) - set(CLASS_NAMES))
+    if unknown_targets:
+        raise DataError(f"The class map names {unknown_targets}, which are not FER-2013 classes "
+                        f"({', '.join(CLASS_NAMES)}).")
+    records, notes = [], []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not _is_metadata(p.name)):
+        name = class_map.get(sub.name, sub.name)
+        if name not in CLASS_NAMES:
+            raise DataError(f"Folder '{sub.name}' in '{root}' is not a FER-2013 class "
+                            f"({', '.join(CLASS_NAMES)}); map it, e.g. --class-map "
+                            f"{sub.name}=<class>, or remove it.")
+        for file in sorted(sub.iterdir()):
+            if file.suffix.lower() in _IMAGE_SUFFIXES and not _is_metadata(file.name):
+                image = decode_image(file.read_bytes(), str(file), notes)
+                records.append((image, CLASS_NAMES.index(name), f"{sub.name}/{file.stem}",
+                                "External"))
+    if not records:
+        raise DataError(f"No images found in the class folders of '{root}'.")
+    loaded = _assemble(records, notes)
+    if loaded.notes:
+        warnings.warn("; ".join(loaded.notes), stacklevel=2)
+    present = set(loaded.labels.tolist())
+    return loaded, [name for k, name in enumerate(CLASS_NAMES) if k not in present]

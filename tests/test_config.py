@@ -126,3 +126,17 @@ def test_one_definition_of_each_shared_fact():
     assert [CLASS_NAMES[data.CSV_LABEL_TO_CLASS[k]] for k in range(7)] == list(ICML_CLASS_ORDER)
     faces = np.arange(2 * 48 * 48, dtype=np.float32).reshape(2, 48, 48, 1)
     np.testing.assert_array_equal(models.flipped(faces)[:, :, 0], faces[:, :, -1])
+
+
+COLAB_PYTHON = "3.13"  # Colab's default runtime since August 2026 (3.12 on request)
+
+
+def test_declared_python_range_admits_colab():
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml")
+                            .read_text())["project"]
+    allowed = SpecifierSet(project["requires-python"])
+    assert COLAB_PYTHON in allowed and "3.12" in allowed and "3.11" in allowed

@@ -109,3 +109,43 @@ def test_models_input_contract():
         as_model_input(np.zeros((2, 96, 96, 1)))
     with pytest.warns(InputContractWarning, match="look scaled to \\[0, 1\\]"):
         as_model_input(faces / 255.0)
+
+
+def _face_folder(root, classes=("anger", "happiness")):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for index in range(3):
+            cv2.imwrite(str(root / name / f"{index}.png"),
+                        rng.integers(0, 256, (64, 64)).astype(np.uint8))
+    return root
+
+
+def test_cli_evaluate_on_a_folder_matches_the_library_and_reports_absent_classes(
+        folder, tmp_path, monkeypatch, capsys):
+    from fer_core import data, evaluate
+
+    record = json.loads((folder / "small.json").read_text())
+    (folder / "small.json").write_text(json.dumps({**record, "config": {"denoise": True}}))
+    monkeypatch.setenv(config.MODELS_VARIABLE, str(folder))
+    faces_dir = _face_folder(tmp_path / "other")
+    with pytest.warns(UserWarning, match="resized from 64x64"):
+        code = cli.main(["evaluate", "small", "--dataset", str(faces_dir),
+                         "--class-map", "anger=angry", "--class-map", "happiness=happy"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "absent" in printed and "disgust, fear, neutral, sad, surprise" in printed
+    with pytest.warns(UserWarning):
+        faces, _ = data.load_labelled_folder(faces_dir, {"anger": "angry",
+                                                         "happiness": "happy"})
+    library = evaluate.metrics_table({"small": evaluate.evaluate_reference("small", faces)[0]})
+    assert library.to_string() in printed  # the same call, denoising included
+
+
+def test_a_folder_class_that_is_not_mapped_is_refused(tmp_path):
+    from fer_core import data
+
+    with pytest.raises(data.DataError, match=r"Folder 'anger' .* --class-map anger=<class>"):
+        data.load_labelled_folder(_face_folder(tmp_path / "other", ("anger",)))
