@@ -156,7 +156,7 @@ def _train(arguments: argparse.Namespace) -> int:
         distribute=arguments.distribute, optimizer=arguments.optimizer, ema=arguments.ema,
         augmentation=_model_options(arguments.augment), model_options=options, **changes)
     name = arguments.name or arguments.model
-    models_dir = Path(arguments.models_dir) if arguments.models_dir else train.MODELS_DIR
+    models_dir = Path(arguments.models_dir) if arguments.models_dir else config.models_dir()
     run_dir = Path(arguments.run_dir) if arguments.run_dir else config.runs_dir() / name
     if arguments.long_run:
         if arguments.init_from or arguments.run_dir:

@@ -28,9 +28,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+from fer_core import store
 from fer_core.config import CLASS_NAMES, ICML_CLASS_ORDER, cache_dir
 from fer_core.data import FerData
-from fer_core.evaluate import MODELS_DIR, score
+from fer_core.evaluate import score
 from fer_core.models import flipped
 
 FER_PACKAGE_VERSION = "25.10.3"
@@ -212,7 +213,7 @@ def peer_probabilities(model: keras.Model, data: FerData | np.ndarray, tta: bool
 
 # --------------------------------------------------------------------------- the table
 
-def recorded_results(names: Sequence[str], models_dir: str | Path = MODELS_DIR
+def recorded_results(names: Sequence[str], models_dir: str | Path | None = None
                      ) -> dict[str, dict]:
     """Test results from the reference models' JSON records, ready for :func:`comparison_table`.
 
@@ -227,7 +228,7 @@ def recorded_results(names: Sequence[str], models_dir: str | Path = MODELS_DIR
         ``{name: {**record["test"], "parameters": ..., "external_data": ...}}`` with
         accuracies as fractions.
     """
-    models_dir = Path(models_dir)
+    models_dir = store.models_dir(models_dir)
     results = {}
     for name in names:
         path = models_dir / f"{name}.json"
@@ -245,7 +246,7 @@ def recorded_results(names: Sequence[str], models_dir: str | Path = MODELS_DIR
 
 
 def measured_results(probabilities: dict[str, np.ndarray], data: FerData,
-                     models_dir: str | Path = MODELS_DIR, note: str = "") -> dict[str, dict]:
+                     models_dir: str | Path | None = None, note: str = "") -> dict[str, dict]:
     """Reference models' scores recomputed from their predictions, with their records' facts.
 
     Parameters

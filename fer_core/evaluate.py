@@ -18,14 +18,19 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from fer_core import models  # noqa: F401  (registers the ViT's custom layer for loading)
+from fer_core import (
+    models,  # noqa: F401  (registers the ViT's custom layer for loading)
+    store,
+)
 from fer_core.config import CLASS_NAMES
 from fer_core.config import models_dir as configured_models_dir
 from fer_core.data import FerData, training_pixels
 from fer_core.models import as_model_input, flipped
 from fer_core.store import load_reference, read_record
 
-MODELS_DIR = configured_models_dir()  # read once, at import; functions below take a folder argument
+# The folder when this module was imported; the functions read the configured folder
+# (store.models_dir) when they are called, so $FER_MODELS_DIR set later still counts.
+MODELS_DIR = configured_models_dir()
 
 
 @dataclass
@@ -106,7 +111,7 @@ def metrics_table(results: dict[str, Metrics]) -> pd.DataFrame:
 
 
 def evaluate_reference(name: str, test: FerData, tta: bool = False,
-                       models_dir: str | Path = MODELS_DIR) -> tuple[Metrics, dict]:
+                       models_dir: str | Path | None = None) -> tuple[Metrics, dict]:
     """Recompute a saved reference model's test metrics from its weights.
 
     Data switches recorded in its JSON (denoising) are applied to ``test`` first.
@@ -120,7 +125,7 @@ def evaluate_reference(name: str, test: FerData, tta: bool = False,
 
 
 def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
-                    models_dir: str | Path = MODELS_DIR) -> pd.DataFrame:
+                    models_dir: str | Path | None = None) -> pd.DataFrame:
     """Test scores recomputed from each reference model's weights, next to what its record says.
 
     Columns: the training pixels (``original`` or the superseded ``rebuilt`` copy, see
@@ -147,7 +152,7 @@ def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def recorded_speeds(names: Sequence[str], models_dir: str | Path = MODELS_DIR) -> pd.DataFrame:
+def recorded_speeds(names: Sequence[str], models_dir: str | Path | None = None) -> pd.DataFrame:
     """Parameters, training time and speeds as each reference run recorded them."""
     rows = {}
     for name in names:
@@ -161,7 +166,7 @@ def recorded_speeds(names: Sequence[str], models_dir: str | Path = MODELS_DIR) -
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def recorded_benchmark(path: str | Path = MODELS_DIR / "benchmark.json") -> pd.DataFrame:
+def recorded_benchmark(path: str | Path | None = None) -> pd.DataFrame:
     """The speeds ``scripts/benchmark.py --json`` measured, one row per model.
 
     Raises
@@ -169,14 +174,14 @@ def recorded_benchmark(path: str | Path = MODELS_DIR / "benchmark.json") -> pd.D
     FileNotFoundError
         When there is no benchmark file; the message gives the command that writes one.
     """
-    path = Path(path)
+    path = Path(path) if path is not None else store.models_dir() / "benchmark.json"
     if not path.is_file():
         raise FileNotFoundError(f"No benchmark results at {path}. Write them with: python "
                                 f"scripts/benchmark.py --json {path}")
     return pd.DataFrame(json.loads(path.read_text())["results"]).set_index("model")
 
 
-def recorded_histories(names: Sequence[str], models_dir: str | Path = MODELS_DIR
+def recorded_histories(names: Sequence[str], models_dir: str | Path | None = None
                        ) -> dict[str, dict[str, list[float]]]:
     """The per-epoch training history stored in each reference model's JSON record."""
     return {name: read_record(name, models_dir)["validation_curve"] for name in names}
@@ -197,7 +202,7 @@ def prediction_titles(model: keras.Model, data: FerData) -> list[str]:
 
 
 def reference_probabilities(names: Sequence[str], data: FerData, tta: bool = False,
-                            models_dir: str | Path = MODELS_DIR) -> dict[str, np.ndarray]:
+                            models_dir: str | Path | None = None) -> dict[str, np.ndarray]:
     """Each saved reference model's class probabilities on ``data`` (recorded denoising applied).
 
     Computed once per model, they feed ensembles, per-class analysis and calibration without
@@ -277,7 +282,7 @@ def confused_examples(probabilities: np.ndarray, data: FerData, true: str, predi
 
 
 def size_study_table(models_dir: str | Path, test: FerData,
-                     extra: Sequence[str] = (), extra_dir: str | Path = MODELS_DIR
+                     extra: Sequence[str] = (), extra_dir: str | Path | None = None
                      ) -> pd.DataFrame:
     """Test accuracy recomputed from weights against the number of training images.
 
@@ -286,7 +291,7 @@ def size_study_table(models_dir: str | Path, test: FerData,
     architecture, training-set size and whether it started from pretrained weights.
     """
     sources = [(path.stem, Path(models_dir)) for path in sorted(Path(models_dir).glob("*.keras"))]
-    sources += [(name, Path(extra_dir)) for name in extra]
+    sources += [(name, store.models_dir(extra_dir)) for name in extra]
     rows = []
     for name, folder in sources:
         metrics, record = evaluate_reference(name, test, models_dir=folder)

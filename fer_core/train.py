@@ -509,7 +509,7 @@ def git_commit() -> str:
 
 
 def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
-                   models_dir: str | Path = MODELS_DIR, profile: str = "full") -> Path:
+                   models_dir: str | Path | None = None, profile: str = "full") -> Path:
     """Save ``<name>.keras`` (weights and graph, no optimizer) and ``<name>.json``.
 
     The record holds the test metrics, the validation curve, the config, the exact command,
@@ -518,7 +518,7 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
     from fer_core.evaluate import evaluate_model
 
     name = name or result.config.model
-    models_dir = Path(models_dir)
+    models_dir = Path(models_dir) if models_dir is not None else configured_models_dir()
     models_dir.mkdir(parents=True, exist_ok=True)
     test = prepare_training_data(splits, result.config).test
     metrics = evaluate_model(result.model, test)
