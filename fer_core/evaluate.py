@@ -306,3 +306,42 @@ def size_study_table(models_dir: str | Path, test: FerData,
                      "parameters": record.get("parameters"),
                      "seconds per epoch": record.get("seconds_per_epoch")})
     return pd.DataFrame(rows).sort_values(["model", "train images"]).reset_index(drop=True)
+
+
+def recorded_speed_settings(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """The table ``scripts/speed_settings.py --json`` measured (training images/s per setting,
+    speed-up over the base) and the hardware it was measured on.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no such file; the message gives the command that writes one.
+    """
+    path = Path(path) if path is not None else store.models_dir() / "speed_settings.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"No speed-settings results at {path}. Write them with: python "
+                                f"scripts/speed_settings.py --json {path}")
+    stored = json.loads(path.read_text())
+    return pd.DataFrame(stored["results"]).set_index("setting"), stored["hardware"]
+
+
+def results_table(names: Sequence[str], models_dir: str | Path | None = None) -> pd.DataFrame:
+    """The headline numbers of reference models as their records give them (no recomputation,
+    no test-time augmentation): for the README, which cannot run models."""
+    rows = {}
+    for name in names:
+        record = read_record(name, models_dir)
+        test = record["test"]
+        lineage = record.get("lineage") or {}
+        rows[name] = {
+            "model": record["model"], "training pixels": training_pixels(record.get(
+                "data_checksum")),
+            "test accuracy %": round(100 * test["accuracy"], 1),
+            "PublicTest %": round(100 * test["accuracy_PublicTest"], 1),
+            "PrivateTest %": round(100 * test["accuracy_PrivateTest"], 1),
+            "macro F1 %": round(100 * test["macro_f1"], 1),
+            "parameters": f"{record['parameters']:,}",
+            "epochs": lineage.get("epochs", record.get("config", {}).get("epochs")),
+            "s/epoch": record.get("seconds_per_epoch"),
+            "CPU": record.get("hardware", {}).get("cpu", "?")}
+    return pd.DataFrame.from_dict(rows, orient="index")
