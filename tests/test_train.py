@@ -465,3 +465,13 @@ def test_cli_train_refuses_bad_options_without_leaving_a_run_folder(tmp_path, mo
         assert code == 2
         assert capsys.readouterr().err.startswith("fer-core: error: ")
     assert not (tmp_path / "runs").exists()
+
+
+def test_init_from_a_corrupt_file_says_it_is_corrupt(tiny_splits, tmp_path):
+    from fer_core.store import ModelFileError
+
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    config = TrainConfig("baseline", epochs=1, batch_size=32, init_from=str(broken))
+    with pytest.raises(ModelFileError, match="not a readable Keras model"):
+        train_model(tiny_splits, config, tmp_path / "run", verbose=0)
