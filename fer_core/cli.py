@@ -130,7 +130,8 @@ def _outliers(arguments: argparse.Namespace) -> int:
                                          arguments.percentile, profile)
     path = outliers.save_outliers(result, splits.train.checksum,
                                   arguments.output or outliers.OUTLIER_FILE,
-                                  command="fer-core " + " ".join(sys.argv[1:]))
+                                  command="fer-core " + " ".join(sys.argv[1:]),
+                                  pixels_checksum=splits.train.pixels_checksum)
     print(f"{int(result.flagged.sum())} of {len(result.errors)} training images flagged "
           f"(threshold {result.threshold:.5f}); written to {path}")
     return 0

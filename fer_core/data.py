@@ -40,7 +40,7 @@ from fer_core.config import (
     data_path_from_environment,
 )
 
-CACHE_FORMAT_VERSION = 2
+CACHE_FORMAT_VERSION = 3  # 3: with the content checksum
 SPLIT_NAMES = ("train", "validation", "test")
 # csv label -> index in CLASS_NAMES (the csv uses ICML_CLASS_ORDER)
 CSV_LABEL_TO_CLASS = {label: CLASS_NAMES.index(name) for label, name in
@@ -62,13 +62,18 @@ WHERE_TO_GET_DATA = (
 # identical test images; the first project runs learned from a copy whose training images had
 # been rebuilt from degraded sources (a speckle in bright regions on a few thousand faces).
 KNOWN_ARCHIVES: dict[str, str] = {
+    # SHA-256 of the zip files
     "0afe447b52cc567d69af082f71d6b273fec41314643698586ff88296c86f8d0e": "original",
     "257838e743199826d11046977b69a9e5abd39d78d45c56635741de7b895285b9": "rebuilt",
+    # their decoded content (FerData.pixels_checksum), the same for any zip of the same files
+    "8994b91f653b07501607cfd3cda8d38fb8bf3f4b66df2f03df0b5dbf6870e229": "original",
+    "b416bd6b5eb238f6931bf3925dc152ef17029dfe865355ead29515d395017396": "rebuilt",
 }
 
 
 def training_pixels(checksum: str | None) -> str:
-    """Which training pixels a run learned from, by its record's data checksum.
+    """Which training pixels a run learned from, by its record's data checksum (of the zip,
+    or of the decoded content).
 
     Returns ``original`` (the FER-2013 pixels, as in Kaggle's archive), ``rebuilt`` (the
     superseded copy with degraded training images), ``synthetic`` for generated data, or
@@ -98,9 +103,15 @@ class FerData:
     usage : numpy.ndarray
         ``Training``, ``PublicTest`` or ``PrivateTest`` for each image (str).
     checksum : str
-        SHA-256 of the source, so derived files can say which data they came from.
+        SHA-256 of the source file (or folder), so derived files can say which data they came
+        from.
     notes : list of str
         Conversions applied while loading (resized or colour images).
+    pixels_checksum : str
+        SHA-256 of the decoded content of the whole loaded dataset (ids, labels, pixels): the
+        same for a zip and its extracted folder, and for another zip of the same files (the
+        archive Kaggle serves compresses differently from the project's copy). Derived files
+        match data by it; empty for generated data.
     """
 
     images: np.ndarray
@@ -109,6 +120,7 @@ class FerData:
     usage: np.ndarray
     checksum: str = ""
     notes: list[str] = field(default_factory=list)
+    pixels_checksum: str = ""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -116,7 +128,7 @@ class FerData:
     def select(self, index: np.ndarray) -> FerData:
         """Return the images at ``index`` (a boolean mask or integer positions)."""
         return FerData(self.images[index], self.labels[index], self.ids[index],
-                       self.usage[index], self.checksum, list(self.notes))
+                       self.usage[index], self.checksum, list(self.notes), self.pixels_checksum)
 
     def head(self, count: int | None, seed: int = SEED) -> FerData:
         """Return a seeded random subset of ``count`` images (all of them when None).
@@ -213,6 +225,7 @@ def load_fer2013(path: str | Path | None = None, *, use_cache: bool = True,
     else:
         data = _load_zip(source, progress)
     data.checksum = checksum
+    data.pixels_checksum = content_checksum(data)
     is_training = data.usage == "Training"
     for name, present in (("training", is_training.any()), ("test", (~is_training).any())):
         if not present:
@@ -240,6 +253,15 @@ def _warn_missing_classes(data: FerData, source: Path) -> None:
             warnings.warn(f"'{source}' has no {name} images of class(es) {', '.join(missing)}: "
                           f"models will never learn or be tested on them. Is a "
                           f"'{name}/<class>' folder missing?", stacklevel=3)
+
+
+def content_checksum(data: FerData) -> str:
+    """SHA-256 of ids, labels and pixels, in the loaded order (see ``FerData.pixels_checksum``)."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(data.ids.tolist()).encode())
+    digest.update(np.ascontiguousarray(data.labels, np.int64).tobytes())
+    digest.update(np.ascontiguousarray(data.images, np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 def source_checksum(source: Path) -> str:
@@ -428,7 +450,8 @@ def _write_cache(cache_file: Path, data: FerData) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache_file.with_suffix(".tmp.npz")
     np.savez(temporary, images=data.images, labels=data.labels, ids=data.ids, usage=data.usage,
-             checksum=np.array(data.checksum), notes=np.array(data.notes, dtype=str))
+             checksum=np.array(data.checksum), notes=np.array(data.notes, dtype=str),
+             pixels_checksum=np.array(data.pixels_checksum))
     temporary.replace(cache_file)  # atomic, so a killed run never leaves half a cache
 
 
@@ -437,7 +460,8 @@ def _read_cache(cache_file: Path, checksum: str) -> FerData:
         if str(stored["checksum"]) != checksum:
             raise ValueError("cache checksum mismatch")
         return FerData(stored["images"], stored["labels"], stored["ids"], stored["usage"],
-                       checksum, [str(n) for n in stored["notes"]])
+                       checksum, [str(n) for n in stored["notes"]],
+                       str(stored["pixels_checksum"]))
 
 
 # --------------------------------------------------------------------------- splitting

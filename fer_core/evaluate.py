@@ -137,7 +137,8 @@ def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
     for name in names:
         metrics, record = evaluate_reference(name, test, tta, models_dir)
         config = record.get("config", {})
-        row = {"training pixels": training_pixels(record.get("data_checksum"))}
+        row = {"training pixels": training_pixels(record.get("pixels_checksum")
+                                                  or record.get("data_checksum"))}
         row.update({label: bool(config.get(key)) for key, label in (
             ("augment", "augmentation"), ("class_weights", "class weights"),
             ("exclude_outliers", "outliers removed"), ("denoise", "denoised"))})

@@ -127,11 +127,13 @@ def detect_outliers(data: FerData, percentile: float = 98.0, profile: Profile | 
 
 
 def save_outliers(result: OutlierResult, checksum: str, path: str | Path = OUTLIER_FILE,
-                  command: str = "") -> Path:
-    """Write the flagged ids with seed, threshold, autoencoder config and data checksum."""
+                  command: str = "", pixels_checksum: str = "") -> Path:
+    """Write the flagged ids with seed, threshold, autoencoder config and the data's checksums
+    (of the source file, and of its decoded content: see ``FerData.pixels_checksum``)."""
     flagged = result.flagged
     record = {
         "format_version": FORMAT_VERSION, "data_checksum": checksum,
+        "pixels_checksum": pixels_checksum,
         "percentile": result.percentile, "threshold": result.threshold,
         "images_scored": len(result.errors), "flagged_count": int(flagged.sum()),
         "autoencoder": result.config, "command": command,
@@ -160,6 +162,15 @@ def load_outliers(path: str | Path = OUTLIER_FILE) -> dict:
     return json.loads(path.read_text())
 
 
+def same_data(record: dict, data: FerData) -> bool:
+    """Whether a derived file's record was made from ``data``: the same decoded content
+    (any archive or folder of the same files), or the same source file."""
+    stored = record.get("pixels_checksum")
+    if stored and data.pixels_checksum:
+        return stored == data.pixels_checksum
+    return record.get("data_checksum") == data.checksum
+
+
 def exclude_outliers(train: FerData, path: str | Path = OUTLIER_FILE) -> FerData:
     """Drop the committed outliers from a training split.
 
@@ -170,11 +181,12 @@ def exclude_outliers(train: FerData, path: str | Path = OUTLIER_FILE) -> FerData
         ``train`` (e.g. a different split seed): nothing is dropped silently.
     """
     record = load_outliers(path)
-    if record["data_checksum"] != train.checksum:
-        raise DataError(f"The outlier file '{path}' was made from data with checksum "
-                        f"{record['data_checksum'][:12]}..., but the loaded data has "
-                        f"{train.checksum[:12]}.... Recompute it with `fer-core outliers "
-                        "--profile full` for this data.")
+    if not same_data(record, train):
+        raise DataError(f"The outlier file '{path}' was made from other data (checksum "
+                        f"{record['data_checksum'][:12]}..., content "
+                        f"{record.get('pixels_checksum', '?')[:12]}...; the loaded data has "
+                        f"{train.checksum[:12]}... and {train.pixels_checksum[:12] or '?'}...). "
+                        "Recompute it with `fer-core outliers --profile full` for this data.")
     flagged = {entry["id"] for entry in record["flagged"]}
     unknown = flagged - set(train.ids.tolist())
     if unknown:
@@ -189,7 +201,7 @@ def load_outlier_result(data: FerData, path: str | Path = OUTLIER_FILE) -> Outli
     errors_file = Path(path).with_name(ERRORS_FILE_NAME)
     stored = pd.read_csv(errors_file).set_index("id")["error"]
     missing = set(data.ids.tolist()) - set(stored.index)
-    if record["data_checksum"] != data.checksum or missing:
+    if not same_data(record, data) or missing:
         raise DataError(f"'{errors_file}' does not match this training split ({len(missing)} ids "
                         "missing or another data checksum); recompute with `fer-core outliers`.")
     return OutlierResult(data.ids, data.labels, stored.loc[data.ids].to_numpy(),

@@ -536,6 +536,7 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
         "config": asdict(result.config), "command": " ".join(["fer-core", *sys.argv[1:]])
         if Path(sys.argv[0]).name in ("fer-core", "__main__.py") else " ".join(sys.argv),
         "seed": result.config.seed, "data_checksum": splits.train.checksum,
+        "pixels_checksum": splits.train.pixels_checksum,
         "train_images": result.train_size, "parameters": int(result.model.count_params()),
         "git_commit": result.git_commit, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime()),

@@ -221,3 +221,21 @@ def test_saved_autoencoder_reloads_with_its_record(tmp_path):
     reloaded = keras.models.load_model(path, compile=False)
     np.testing.assert_array_equal(reloaded.get_layer("encoder1").get_weights()[0],
                                   model.get_layer("encoder1").get_weights()[0])
+
+
+def test_outlier_file_matches_data_by_content_not_by_container(tmp_path):
+    """Another zip of the same files (Kaggle's archive compresses differently) has another
+    file checksum but the same content: the outlier file applies; other content is refused."""
+    from fer_core.data import FerData, content_checksum
+    from fer_core.outliers import same_data
+
+    images = np.zeros((2, 48, 48), np.uint8)
+    data = FerData(images, np.array([0, 1]), np.array(["a", "b"]),
+                   np.array(["Training", "Training"]), checksum="zip-one")
+    data.pixels_checksum = content_checksum(data)
+    record = {"data_checksum": "zip-two", "pixels_checksum": data.pixels_checksum}
+    assert same_data(record, data)
+    other = FerData(images + 1, data.labels, data.ids, data.usage, checksum="zip-one")
+    other.pixels_checksum = content_checksum(other)
+    assert not same_data(record, other)
+    assert same_data({"data_checksum": "zip-one"}, other)  # old files: the source checksum
