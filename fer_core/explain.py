@@ -259,8 +259,12 @@ def _gradcam_gradient_tape(model: keras.Model, pixels: np.ndarray, targets: np.n
     return np.concatenate(cams)
 
 
+GRADCAM_IMPLEMENTATIONS = ("tf-keras-vis", "gradient-tape")
+
+
 def gradcam(model: keras.Model, images: np.ndarray, classes: int | str | Sequence | None = None,
-            layer: str | None = None, plus_plus: bool = False) -> np.ndarray:
+            layer: str | None = None, plus_plus: bool = False,
+            implementation: str = "tf-keras-vis") -> np.ndarray:
     """Grad-CAM (or Grad-CAM++) heat maps: where the evidence for a class lies.
 
     Parameters
@@ -278,6 +282,12 @@ def gradcam(model: keras.Model, images: np.ndarray, classes: int | str | Sequenc
         layers give sharper but less class-specific maps.
     plus_plus : bool
         Grad-CAM++ instead of Grad-CAM.
+    implementation : str
+        ``tf-keras-vis`` (the library, on a clone of the model) or ``gradient-tape`` (the same
+        computation with a plain ``tf.GradientTape``, for models tf-keras-vis cannot clone).
+        There is no silent switch between them; the one exception is logged: tf-keras-vis'
+        Grad-CAM++ multiplies by ``exp(score)``, which overflows for very confident models, and
+        those maps are recomputed with the tape, with a warning.
 
     Returns
     -------
@@ -288,26 +298,36 @@ def gradcam(model: keras.Model, images: np.ndarray, classes: int | str | Sequenc
     Raises
     ------
     ValueError
-        When ``layer`` is missing or not convolutional (the message lists the valid layers), or
-        the classes do not fit the images.
+        When ``layer`` is missing or not convolutional (the message lists the valid layers),
+        the classes do not fit the images, or tf-keras-vis cannot handle the model (the message
+        names the other implementation).
     """
+    if implementation not in GRADCAM_IMPLEMENTATIONS:
+        raise ValueError(f"Unknown Grad-CAM implementation {implementation!r}: use "
+                         f"{' or '.join(GRADCAM_IMPLEMENTATIONS)}.")
     functional = _as_functional(model)
     layer = _conv_layer(functional, layer)
     pixels = _model_input(images)
     count = functional.outputs[0].shape[-1]
     targets = (np.argmax(_predict(functional, pixels), axis=1) if classes is None
                else _class_indices(classes, len(pixels), count))
+    if implementation == "gradient-tape":
+        return _normalized_heatmaps(
+            _gradcam_gradient_tape(functional, pixels, targets, layer, plus_plus))
     try:
         cams = _gradcam_tf_keras_vis(functional, pixels, targets, layer, plus_plus)
-    except (AttributeError, KeyError, NotImplementedError, TypeError, ValueError) as error:
-        # tf-keras-vis must clone the model, which fails for layers that cannot be rebuilt from
-        # their config (custom layers without get_config); the tape needs no clone.
-        warnings.warn(f"tf-keras-vis could not explain model {functional.name!r} ({error}); "
-                      "using a plain GradientTape Grad-CAM instead.", stacklevel=2)
-        cams = _gradcam_gradient_tape(functional, pixels, targets, layer, plus_plus)
+    except (AttributeError, KeyError, NotImplementedError, TypeError) as error:
+        # tf-keras-vis must clone the model, which fails for layers that cannot be rebuilt
+        # from their config (custom layers without get_config); the tape needs no clone.
+        raise ValueError(f"tf-keras-vis could not explain model {functional.name!r} ({error}). "
+                         "Use gradcam(..., implementation='gradient-tape'), which needs no "
+                         "clone of the model.") from error
     if not np.isfinite(cams).all():
         # tf-keras-vis' Grad-CAM++ multiplies by exp(score), which overflows float32 for class
         # scores above about 88; the tape version leaves that per-image constant out.
+        warnings.warn("tf-keras-vis' Grad-CAM++ overflowed (exp of a class score above 88); "
+                      "these maps were recomputed with implementation='gradient-tape'.",
+                      stacklevel=2)
         cams = _gradcam_gradient_tape(functional, pixels, targets, layer, plus_plus)
     return _normalized_heatmaps(cams)
 

@@ -135,20 +135,24 @@ def test_gradcam_plus_plus_survives_huge_class_scores(model, faces):
     assert explain.class_score(confident, pixels, 3).max() > 100  # exp(100) overflows float32
     raw = explain._gradcam_tf_keras_vis(confident, pixels, labels, "conv3", plus_plus=True)
     assert not np.isfinite(raw).all()  # tf-keras-vis alone breaks down here
-    maps = explain.gradcam(confident, pixels, classes=labels, plus_plus=True)
+    with pytest.warns(UserWarning, match="overflowed"):  # the one switch, and it is logged
+        maps = explain.gradcam(confident, pixels, classes=labels, plus_plus=True)
     assert np.isfinite(maps).all() and maps.max() == pytest.approx(1.0)
 
 
-def test_gradcam_falls_back_to_a_gradient_tape(model, faces, monkeypatch):
+def test_gradcam_has_no_silent_fallback(model, faces, monkeypatch):
     expected = explain.gradcam(model, faces.images[:4])
+    tape = explain.gradcam(model, faces.images[:4], implementation="gradient-tape")
+    np.testing.assert_allclose(tape, expected, atol=1e-4)  # two implementations, same maps
 
     def cannot_clone(*args, **kwargs):
         raise TypeError("layer cannot be rebuilt from its config")
 
     monkeypatch.setattr(explain, "Gradcam", cannot_clone)
-    with pytest.warns(UserWarning, match="GradientTape"):
-        fallback = explain.gradcam(model, faces.images[:4])
-    np.testing.assert_allclose(fallback, expected, atol=1e-4)
+    with pytest.raises(ValueError, match="implementation='gradient-tape'"):
+        explain.gradcam(model, faces.images[:4])
+    with pytest.raises(ValueError, match="Unknown Grad-CAM implementation"):
+        explain.gradcam(model, faces.images[:4], implementation="guess")
 
 
 def test_gradcam_explains_sequential_models(faces):
