@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", action="append", default=[], metavar="KEY=VALUE",
                        help="augmentation setting, e.g. --augment crop=4 --augment erasing=0.5 "
                        "--augment zoom=0 (repeatable)")
+    train.add_argument("--soft-targets", metavar="SOURCE",
+                       help="also learn soft targets: 'ensemble:MODEL+MODEL' (distillation from "
+                       "committed models) or 'ferplus' (the FER+ annotators' votes)")
+    train.add_argument("--soft-weight", type=float, help="weight of the soft term (default 0.5)")
+    train.add_argument("--soft-temperature", type=float,
+                       help="temperature of both distributions (default 1)")
     train.add_argument("--run-dir", help="checkpoint folder (default: <name> under $FER_RUNS_DIR "
                        "or ~/.cache/fer_core/runs, outside the work tree); resumes")
     train.add_argument("--long-run", action="store_true",
@@ -145,7 +151,8 @@ def _train(arguments: argparse.Namespace) -> int:
         "epochs": arguments.epochs, "learning_rate": arguments.learning_rate,
         "label_smoothing": arguments.label_smoothing,
         "init_from": arguments.init_from, "batch_size": arguments.batch_size,
-        "weight_decay": arguments.weight_decay,
+        "weight_decay": arguments.weight_decay, "soft_targets": arguments.soft_targets,
+        "soft_weight": arguments.soft_weight, "soft_temperature": arguments.soft_temperature,
         "train_subset": arguments.train_subset}.items() if value is not None}
     options = _model_options(arguments.option)
     if arguments.width is not None:  # 0 too, so that the config check refuses it

@@ -24,6 +24,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
+from fer_core import distill
 from fer_core.config import CLASS_NAMES, SEED, Profile, get_profile, set_seeds
 from fer_core.config import models_dir as configured_models_dir
 from fer_core.config import runs_dir as config_runs_dir
@@ -79,6 +80,13 @@ class TrainConfig:
         Keep an exponential moving average of the weights (momentum 0.999) and end with it.
     augmentation : dict
         Changes to :class:`~fer_core.models.Augmentation`'s defaults, e.g. ``{"crop": 4}``.
+    soft_targets : str or None
+        Train towards soft targets as well as the labels (:mod:`fer_core.distill`):
+        ``ensemble:<model>+<model>...`` distils committed models, ``ferplus`` uses the FER+
+        annotators' vote distributions. None: labels only.
+    soft_weight, soft_temperature : float
+        Weight ``w`` of the soft term (the label's cross-entropy gets ``1 - w``) and the
+        temperature ``T`` both distributions are softened at.
     """
 
     model: str
@@ -100,6 +108,9 @@ class TrainConfig:
     optimizer: str = "adamw"
     ema: bool = False
     augmentation: dict = field(default_factory=dict)
+    soft_targets: str | None = None
+    soft_weight: float = 0.5
+    soft_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         """Refuse impossible settings at once, naming the option, before any folder is made."""
@@ -128,6 +139,9 @@ class TrainConfig:
                 raise ValueError(f"Model option {option} must be positive, got {value}.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}: use {', '.join(OPTIMIZERS)}.")
+        if not 0 <= self.soft_weight <= 1 or self.soft_temperature <= 0:
+            raise ValueError("soft_weight must be in [0, 1] and soft_temperature positive, got "
+                             f"{self.soft_weight} and {self.soft_temperature}.")
         unknown = set(self.augmentation) - set(Augmentation.__dataclass_fields__)
         if unknown:
             raise ValueError(f"Unknown augmentation setting(s) {sorted(unknown)}: use "
@@ -216,13 +230,16 @@ def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
 
 
 def training_dataset(data: FerData, batch_size: int, seed: int,
-                     class_weights: dict[int, float] | None = None) -> tf.data.Dataset:
-    """Shuffled, repeating, batched dataset of (pixels 0..255, label[, weight]).
+                     class_weights: dict[int, float] | None = None,
+                     soft_targets: np.ndarray | None = None) -> tf.data.Dataset:
+    """Shuffled, repeating, batched dataset of (pixels 0..255, label[, soft target][, weight]).
 
     A repeating dataset with a fixed ``steps_per_epoch`` and autotuning off avoids the idle
     pauses measured at epoch boundaries on 2-core machines.
     """
     tensors: tuple = (data.model_input(), data.labels.astype(np.int32))
+    if soft_targets is not None:
+        tensors = (*tensors, np.asarray(soft_targets, np.float32))
     if class_weights is not None:
         table = np.array([class_weights.get(k, 1.0) for k in range(len(CLASS_NAMES))],
                          np.float32)
@@ -328,6 +345,8 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     data = prepare_training_data(splits, config)
     weights = balanced_class_weights(data.train.labels) if config.class_weights else None
+    soft = (distill.soft_target_matrix(config.soft_targets, data.train)
+            if config.soft_targets else None)
     steps = max(1, len(data.train) // config.batch_size)
     strategy = distribution_strategy(config.distribute)
     with strategy.scope():
@@ -339,14 +358,22 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, steps * config.epochs - steps),
             warmup_target=config.learning_rate, warmup_steps=steps)
-        model.compile(optimizer=make_optimizer(config, schedule),
-                      loss=keras.losses.CategoricalCrossentropy(
-                          label_smoothing=config.label_smoothing),
-                      metrics=["accuracy"])
-    one_hot = _OneHot(len(CLASS_NAMES))
-    train_data = training_dataset(data.train, config.batch_size, config.seed, weights).map(one_hot)
-    validation = (data.validation.model_input(),
-                  keras.utils.to_categorical(data.validation.labels, len(CLASS_NAMES)))
+        if soft is None:
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+            metric = "accuracy"
+        else:
+            loss = distill.SoftTargetLoss(config.soft_weight, config.soft_temperature,
+                                          config.label_smoothing)
+            metric = keras.metrics.MeanMetricWrapper(distill.hard_label_accuracy,
+                                                     name="accuracy")
+        model.compile(optimizer=make_optimizer(config, schedule), loss=loss, metrics=[metric])
+    one_hot = _OneHot(len(CLASS_NAMES), soft=soft is not None)
+    train_data = training_dataset(data.train, config.batch_size, config.seed, weights,
+                                  soft).map(one_hot)
+    validation_targets = keras.utils.to_categorical(data.validation.labels, len(CLASS_NAMES))
+    if soft is not None:  # validation is judged on its labels: the soft part repeats them
+        validation_targets = np.concatenate([validation_targets, validation_targets], axis=1)
+    validation = (data.validation.model_input(), validation_targets)
     # Without a folder, checkpoints go to a fresh temporary one: nothing to resume, nothing left
     # in the reader's working directory.
     run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"fer-{config.model}-"))
@@ -462,13 +489,17 @@ def _resolve(path: str) -> Path:
 
 
 class _OneHot:
-    """Map labels to one-hot vectors (label smoothing needs categorical targets)."""
+    """Map labels to one-hot vectors (label smoothing needs categorical targets); with soft
+    targets, to the one-hot label followed by the soft target (:class:`SoftTargetLoss`)."""
 
-    def __init__(self, classes: int):
-        self.classes = classes
+    def __init__(self, classes: int, soft: bool = False):
+        self.classes, self.soft = classes, soft
 
-    def __call__(self, pixels, labels, *weights):
-        return (pixels, tf.one_hot(labels, self.classes), *weights)
+    def __call__(self, pixels, labels, *rest):
+        hard = tf.one_hot(labels, self.classes)
+        if self.soft:
+            return (pixels, tf.concat([hard, tf.cast(rest[0], hard.dtype)], axis=-1), *rest[1:])
+        return (pixels, hard, *rest)
 
 
 def _check_same_config(run_dir: Path, config: TrainConfig) -> None:
