@@ -175,11 +175,18 @@ def recorded_benchmark(path: str | Path | None = None) -> pd.DataFrame:
     FileNotFoundError
         When there is no benchmark file; the message gives the command that writes one.
     """
-    path = Path(path) if path is not None else store.models_dir() / "benchmark.json"
+    stored = _measurement_file(path, "benchmark.json", "scripts/benchmark.py")
+    return pd.DataFrame(stored["results"]).set_index("model")
+
+
+def _measurement_file(path: str | Path | None, default_name: str, script: str) -> dict:
+    """A JSON file a measuring script wrote (default: in the models folder), or an error that
+    names the command that writes it."""
+    path = Path(path) if path is not None else store.models_dir() / default_name
     if not path.is_file():
-        raise FileNotFoundError(f"No benchmark results at {path}. Write them with: python "
-                                f"scripts/benchmark.py --json {path}")
-    return pd.DataFrame(json.loads(path.read_text())["results"]).set_index("model")
+        raise FileNotFoundError(f"No measurements at {path}. Write them with: python {script} "
+                                f"--json {path}")
+    return json.loads(path.read_text())
 
 
 def recorded_histories(names: Sequence[str], models_dir: str | Path | None = None
@@ -318,11 +325,7 @@ def recorded_speed_settings(path: str | Path | None = None) -> tuple[pd.DataFram
     FileNotFoundError
         When there is no such file; the message gives the command that writes one.
     """
-    path = Path(path) if path is not None else store.models_dir() / "speed_settings.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"No speed-settings results at {path}. Write them with: python "
-                                f"scripts/speed_settings.py --json {path}")
-    stored = json.loads(path.read_text())
+    stored = _measurement_file(path, "speed_settings.json", "scripts/speed_settings.py")
     return pd.DataFrame(stored["results"]).set_index("setting"), stored["hardware"]
 
 

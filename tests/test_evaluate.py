@@ -270,3 +270,16 @@ def test_recorded_benchmark_reads_the_script_output(tmp_path):
 def test_recorded_benchmark_missing_file_says_how_to_make_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"scripts/benchmark\.py --json"):
         recorded_benchmark(tmp_path / "absent.json")
+
+
+def test_recorded_speed_settings_reads_the_script_output(tmp_path):
+    from fer_core.evaluate import recorded_speed_settings
+
+    path = tmp_path / "speed.json"
+    path.write_text(json.dumps({"hardware": {"cpu": "x"}, "results": [
+        {"setting": "base", "train images/s": 100.0, "speed-up": 1.0},
+        {"setting": "bf16", "train images/s": 140.0, "speed-up": 1.4}]}))
+    table, hardware = recorded_speed_settings(path)
+    assert table.loc["bf16", "speed-up"] == 1.4 and hardware == {"cpu": "x"}
+    with pytest.raises(FileNotFoundError, match=r"scripts/speed_settings\.py --json"):
+        recorded_speed_settings(tmp_path / "absent.json")
