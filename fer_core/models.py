@@ -77,6 +77,7 @@ class Augmentation:
     zoom: float = 0.1
     crop: int = 0  # pad-and-random-crop: shift by up to this many pixels, black fill
     erasing: float = 0.0  # random erasing (Zhong et al. 2020): probability per face
+    noise: float = 0.0  # Gaussian pixel noise, standard deviation in gray levels (0..255)
 
     @classmethod
     def none(cls) -> Augmentation:
@@ -115,6 +116,13 @@ class Augmentation:
                                                value_range=(0, 255), name="augment_erasing"))
         return chosen
 
+    def after_rescaling(self) -> list[layers.Layer]:
+        """Layers that work on the rescaled [0, 1] pixels (Keras' GaussianNoise takes a
+        standard deviation of at most 1): the pixel noise, converted from gray levels."""
+        if not self.noise:
+            return []
+        return [layers.GaussianNoise(self.noise / 255.0, name="augment_noise")]
+
     def to_dict(self) -> dict:
         """Plain dict for JSON records."""
         return asdict(self)
@@ -124,9 +132,13 @@ def preprocessing(inputs: keras.KerasTensor,
                   augmentation: Augmentation | None) -> keras.KerasTensor:
     """Augment (training only), then rescale 0..255 to [0, 1]."""
     hidden = inputs
-    for layer in (augmentation or Augmentation.none()).layers():
+    chosen = augmentation or Augmentation.none()
+    for layer in chosen.layers():
         hidden = layer(hidden)
-    return layers.Rescaling(1.0 / 255, name="rescale")(hidden)
+    hidden = layers.Rescaling(1.0 / 255, name="rescale")(hidden)
+    for layer in chosen.after_rescaling():
+        hidden = layer(hidden)
+    return hidden
 
 
 def _conv_block(hidden, filters: int, name: str, convolutions: int = 2):

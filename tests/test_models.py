@@ -71,11 +71,12 @@ def test_augmentation_parts_can_be_switched_off():
     assert Augmentation.none().layers() == []
     assert Augmentation.none().to_dict() == {"flip": False, "rotation": 0.0,
                                              "translation": 0.0, "zoom": 0.0, "crop": 0,
-                                             "erasing": 0.0}
+                                             "erasing": 0.0, "noise": 0.0}
     names = [layer.name for layer in Augmentation(flip=False, zoom=0.0).layers()]
     assert names == ["augment_rotation", "augment_translation"]
     assert Augmentation().to_dict() == {"flip": True, "rotation": 0.05, "translation": 0.1,
-                                        "zoom": 0.1, "crop": 0, "erasing": 0.0}
+                                        "zoom": 0.1, "crop": 0, "erasing": 0.0,
+                                        "noise": 0.0}
 
 
 def test_unknown_model_name_lists_the_known_ones():
@@ -140,7 +141,7 @@ def test_crop_and_erasing_change_faces_in_training_only(part):
     """Each new augmentation alters a face when training and leaves it untouched otherwise."""
     face = np.full((8, 48, 48, 1), 200.0, np.float32)  # bright: a black crop border or an
     # erased patch both show up as changed pixels
-    settings = {"crop": 6, "erasing": 0.0} if part == "crop" else {"crop": 0, "erasing": 1.0}
+    settings = {"crop": {"crop": 6}, "erasing": {"erasing": 1.0}}[part]
     chosen = Augmentation(flip=False, rotation=0.0, translation=0.0, zoom=0.0,
                           **settings).layers()
     assert [layer.name for layer in chosen] == [f"augment_{part}"]
@@ -161,3 +162,15 @@ def test_crop_and_erase_recipe_has_no_zoom():
 
 def test_vgg_cnn_size_matches_its_docstring():
     assert build_model("vgg_cnn").count_params() == 1_242_919
+
+
+def test_noise_augmentation_acts_in_training_only_with_the_asked_spread():
+    model = build_model("compact_cnn", Augmentation(flip=False, rotation=0.0, translation=0.0,
+                                                    zoom=0.0, noise=10.0))
+    rescaled = keras.Model(model.inputs, model.get_layer("augment_noise").output)
+    face = np.full((4, 48, 48, 1), 128.0, np.float32)
+    keras.utils.set_random_seed(1)
+    noisy = keras.ops.convert_to_numpy(rescaled(face, training=True)) * 255
+    clean = keras.ops.convert_to_numpy(rescaled(face, training=False)) * 255
+    np.testing.assert_allclose(clean, face, atol=1e-3)
+    assert (noisy - face).std() == pytest.approx(10.0, rel=0.1)
