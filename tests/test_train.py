@@ -146,7 +146,8 @@ def test_train_model_feeds_balanced_weights(tmp_path, monkeypatch):
     imbalanced = split_data(_imbalanced(synthetic_dataset(train=80, test=14, seed=11), {2: 3}))
     seen = []
 
-    def spy(data, batch_size, seed, class_weights=None):
+    def spy(data, batch_size, seed, class_weights=None, soft_targets=None):
+        assert soft_targets is None  # no soft targets asked for
         seen.append((len(data), batch_size, seed, class_weights))
         raise _StopBeforeFitError
 
