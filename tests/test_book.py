@@ -28,10 +28,14 @@ NOT_MEASURED = {
     "05_attention_unet": {"64%": "the study's U-Net", "52%": "the study's baseline",
                           "66%": "this project's target", "95%": "the confidence level"},
     "06_gradcam": {"95%": "the confidence level of the intervals"},
+    "09_results": {"7,178": "the size of FER-2013's fixed test set",
+                   "70%": "the definition's example", "58,423": "the fer package's model size",
+                   "56,755": "compact_cnn's architecture size", "74%": "the published range",
+                   "68%": "this project's target", "71%": "this project's target"},
     "10_labels": {"2%": "the autoencoder's rule (chapter 3)"},
     "13_cpu_budget": {"74%": "the published range 71-74%"},
 }
-NOT_YET_GLUED = {"09_results"}
+NOT_YET_GLUED: set[str] = set()  # chapters whose prose numbers are not glued yet
 
 
 def hand_typed_numbers(markdown: str, allowed: dict[str, str] | None = None) -> list[str]:
