@@ -4,7 +4,7 @@
 # Usage: FER2013_PATH=path/to/fer2013.zip bash scripts/train_references.sh [step ...]
 set -euo pipefail
 export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
-steps=("${@:-outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations vit transfer learning_curve compact}")
+steps=("${@:-outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations vit transfer learning_curve compact vgg_cnn}")
 for step in ${steps[@]}; do
   echo "=== $step: $(date -u +%H:%M:%S)"
   case "$step" in
