@@ -1,0 +1,21 @@
+"""Glued values must be readable by myst-nb's glue:text formatting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fer_core.book import plain
+
+
+@pytest.mark.parametrize("value, spec, expected", [
+    (np.float64(66.913), ".1f", "66.9"), (np.int64(22508), ",", "22,508"),
+    (np.float32(0.5), ".0%", "50%"), ("vgg_cnn", "", "vgg_cnn"), (35887, ",", "35,887"),
+    (np.float64(-0.4), "+.1f", "-0.4")])
+def test_plain_values_format_like_myst_nb_does(value, spec, expected):
+    myst_nb = pytest.importorskip("myst_nb.core.variables")
+    text = repr(plain(value))  # what the glued text/plain output holds
+    assert myst_nb.format_plain_text(text, spec) == expected
+    if isinstance(value, np.generic):  # without the conversion, formatting fails
+        with pytest.raises(ValueError):
+            myst_nb.format_plain_text(repr(value), spec)
