@@ -18,7 +18,20 @@ def plain(value):
 
 def glue(name: str, value, display: bool = False) -> None:
     """Glue a number or a string computed in a chapter into its prose (``{glue:text}``),
-    converted to a plain Python value so format specifications such as ``:.1f`` apply."""
-    from myst_nb import glue as myst_glue  # the book's extra, not a library dependency
+    converted to a plain Python value so format specifications such as ``:.1f`` apply.
 
+    Notes
+    -----
+    myst-nb is the book's extra, not a library dependency: a chapter run where it is absent
+    (Colab, a plain Jupyter) has no prose to glue into, so the value is only shown when
+    ``display`` asks for it.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(plain(value))
+        return
     myst_glue(name, plain(value), display=display)

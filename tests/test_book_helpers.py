@@ -19,3 +19,27 @@ def test_plain_values_format_like_myst_nb_does(value, spec, expected):
     if isinstance(value, np.generic):  # without the conversion, formatting fails
         with pytest.raises(ValueError):
             myst_nb.format_plain_text(repr(value), spec)
+
+
+def test_glue_without_myst_nb_shows_only_what_is_asked(monkeypatch):
+    """On Colab (no myst-nb) a chapter's glue calls must not fail."""
+    import builtins
+    import sys
+
+    from fer_core import book
+
+    real_import = builtins.__import__
+
+    def no_myst_nb(name, *args, **kwargs):
+        if name.startswith("myst_nb"):
+            raise ImportError("No module named 'myst_nb'")
+        return real_import(name, *args, **kwargs)
+
+    shown = []
+    monkeypatch.setattr(builtins, "__import__", no_myst_nb)
+    monkeypatch.setitem(sys.modules, "IPython.display",
+                        type(sys)("IPython.display"))
+    sys.modules["IPython.display"].display = shown.append
+    book.glue("hidden", np.float64(1.5))
+    book.glue("shown", np.int64(3), display=True)
+    assert shown == [3] and type(shown[0]) is int
