@@ -96,7 +96,12 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="find faces in photos and name expressions")
     predict.add_argument("photos", nargs="+")
-    predict.add_argument("--model", default="attention_unet")
+    predict.add_argument("--model", default="vgg_cnn",
+                         help="reference model (default: %(default)s, the best single model)")
+    predict.add_argument("--detector", choices=("haar", "mtcnn"), default="haar",
+                         help="face detector: OpenCV's Haar cascade, or MTCNN (optional "
+                              "package: pip install 'fer-core[detectors]'); chapter 11 "
+                              "compares them")
     predict.add_argument("--annotate", help="write an annotated copy of the (first) photo here")
     return parser
 
@@ -249,7 +254,8 @@ def _predict(arguments: argparse.Namespace) -> int:
     failed = []
     for photo in arguments.photos:
         try:
-            faces = predict.predict_photo(photo, classifier, annotate=arguments.annotate)
+            faces = predict.predict_photo(photo, classifier, annotate=arguments.annotate,
+                                          detector=arguments.detector)
         except ValueError as error:  # a bad or face-less photo must not stop the others
             print(f"fer-core: {photo}: {error}", file=sys.stderr)
             failed.append(photo)

@@ -1,4 +1,10 @@
-"""Expressions in ordinary photos: find faces with OpenCV's Haar cascade, classify each one."""
+"""Expressions in ordinary photos: find the faces, classify each one.
+
+Two face detectors: OpenCV's Haar cascade (``haar``, shipped with OpenCV, the default) and
+MTCNN (``mtcnn``, a small three-stage CNN whose weights ship inside the ``mtcnn`` wheel; the
+optional extra ``pip install 'fer-core[detectors]'``). ``scripts/compare_detectors.py`` measures
+both on the same photos (chapter 11).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ MIN_FACE_FRACTION = 0.04  # smallest face searched: this share of the photo's sh
 MIN_FACE_PIXELS = 24
 MIN_DETECTION_WEIGHT = 1.0  # Haar cascade confidence below which a detection is dropped
 MAX_OVERLAP = 0.3  # intersection over union above which the weaker of two boxes is dropped
+MIN_MTCNN_CONFIDENCE = 0.9  # MTCNN's usual cut-off on its last stage's face probability
+DETECTORS = ("haar", "mtcnn")
 
 
 @dataclass
@@ -78,36 +86,88 @@ def _overlap(first: tuple, second: tuple) -> float:
     return inter / (first[2] * first[3] + second[2] * second[3] - inter)
 
 
-def detect_faces(gray: np.ndarray, min_size: int | None = None
+def detect_faces(gray: np.ndarray, min_size: int | None = None, detector: str = "haar"
                  ) -> list[tuple[int, int, int, int]]:
-    """Frontal faces found by OpenCV's bundled Haar cascade, largest first.
+    """Faces in a grayscale photo as (x, y, width, height) boxes, largest first.
 
     Large photos are searched on a copy scaled to :data:`DETECTION_SIDE`; the smallest face
     searched grows with the photo (:data:`MIN_FACE_FRACTION` of its shorter side, at least
-    :data:`MIN_FACE_PIXELS`, or ``min_size`` when given); detections are kept by the cascade's
+    :data:`MIN_FACE_PIXELS`, or ``min_size`` when given); detections are kept by the detector's
     confidence and, of two overlapping boxes, only the more confident one. Boxes are in the
     original photo's pixels.
+
+    Parameters
+    ----------
+    gray : np.ndarray
+        The photo, ``uint8`` grayscale.
+    min_size : int, optional
+        Smallest face side searched, in pixels of the (scaled) copy.
+    detector : str
+        ``haar`` (OpenCV's frontal-face cascade) or ``mtcnn`` (optional package; its boxes,
+        taller than wide, are made square around their centre, as FER-2013's crops are).
+
+    Raises
+    ------
+    ValueError
+        For an unknown detector.
+    RuntimeError
+        When the chosen detector's files or package are missing.
     """
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    if cascade.empty():
-        raise RuntimeError("OpenCV's Haar cascade files are missing; install "
-                           "opencv-python-headless 4.x, which ships them.")
+    if detector not in DETECTORS:
+        raise ValueError(f"Unknown face detector {detector!r}; choose one of {DETECTORS}.")
     scale = min(1.0, DETECTION_SIDE / max(gray.shape))
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
         if scale < 1 else gray
     smallest = min_size or max(MIN_FACE_PIXELS, round(MIN_FACE_FRACTION * min(small.shape)))
-    boxes, _, weights = cascade.detectMultiScale3(
-        cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5,
-        minSize=(smallest, smallest), outputRejectLevels=True)
-    ranked = sorted(((float(w), tuple(int(v) for v in b)) for b, w in
-                     zip(boxes, np.ravel(weights), strict=True) if w >= MIN_DETECTION_WEIGHT),
-                    reverse=True)
+    found = _haar_boxes(small, smallest) if detector == "haar" else _mtcnn_boxes(small, smallest)
     kept: list[tuple[int, int, int, int]] = []
-    for _, box in ranked:
+    for _, box in sorted(found, reverse=True):
         if all(_overlap(box, other) <= MAX_OVERLAP for other in kept):
             kept.append(box)
     kept.sort(key=lambda box: -box[2] * box[3])
     return [tuple(round(v / scale) for v in box) for box in kept]
+
+
+def _haar_boxes(gray: np.ndarray, smallest: int) -> list[tuple[float, tuple]]:
+    """(confidence, box) of the Haar cascade's detections at or above its weight cut-off."""
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    if cascade.empty():
+        raise RuntimeError("OpenCV's Haar cascade files are missing; install "
+                           "opencv-python-headless 4.x, which ships them.")
+    boxes, _, weights = cascade.detectMultiScale3(
+        cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5,
+        minSize=(smallest, smallest), outputRejectLevels=True)
+    return [(float(w), tuple(int(v) for v in b))
+            for b, w in zip(boxes, np.ravel(weights), strict=True) if w >= MIN_DETECTION_WEIGHT]
+
+
+_MTCNN = []  # one detector per process: building its three networks takes a second
+
+
+def _mtcnn_boxes(gray: np.ndarray, smallest: int) -> list[tuple[float, tuple]]:
+    """(confidence, square box) of MTCNN's detections at or above its confidence cut-off."""
+    if not _MTCNN:
+        try:
+            from mtcnn import MTCNN
+        except ImportError as error:
+            raise RuntimeError("The 'mtcnn' face detector is an optional package: "
+                               "pip install 'fer-core[detectors]' (or use detector='haar').") \
+                from error
+        _MTCNN.append(MTCNN(device="CPU:0"))
+    # mtcnn 1.0 finds nothing when given its own min_face_size (its image pyramid then
+    # starts at the wrong scale), so small boxes are dropped afterwards instead
+    detections = _MTCNN[0].detect_faces(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB))
+    found = []
+    for detection in detections:
+        x, y, w, h = detection["box"]
+        side = max(w, h)
+        if detection["confidence"] < MIN_MTCNN_CONFIDENCE or side < smallest:
+            continue
+        left = int(np.clip(x + w / 2 - side / 2, 0, max(0, gray.shape[1] - side)))
+        top = int(np.clip(y + h / 2 - side / 2, 0, max(0, gray.shape[0] - side)))
+        found.append((float(detection["confidence"]),
+                      (left, top, min(side, gray.shape[1]), min(side, gray.shape[0]))))
+    return found
 
 
 def crop_faces(gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
@@ -128,9 +188,10 @@ def check_annotation_path(annotate: str | Path) -> Path:
     return annotate
 
 
-def predict_photo(path: str | Path, model: str | keras.Model = "attention_unet",
+def predict_photo(path: str | Path, model: str | keras.Model = "vgg_cnn",
                   annotate: str | Path | None = None,
-                  models_dir: str | Path | None = None) -> list[FacePrediction]:
+                  models_dir: str | Path | None = None,
+                  detector: str = "haar") -> list[FacePrediction]:
     """Find the faces in a photo and predict each one's expression.
 
     Parameters
@@ -141,6 +202,8 @@ def predict_photo(path: str | Path, model: str | keras.Model = "attention_unet",
         A reference model name (loaded from ``models_dir``) or a loaded 7-class classifier.
     annotate : str or Path, optional
         Write a copy of the photo with boxes and labels here (checked before any work).
+    detector : str
+        ``haar`` or ``mtcnn`` (see :func:`detect_faces`).
 
     Raises
     ------
@@ -151,7 +214,7 @@ def predict_photo(path: str | Path, model: str | keras.Model = "attention_unet",
     if annotate:
         annotate = check_annotation_path(annotate)
     gray = read_photo(path)
-    boxes = detect_faces(gray)
+    boxes = detect_faces(gray, detector=detector)
     if not boxes:
         raise DataError(f"No face found in '{path}'. Use a photo with a frontal, upright face "
                         "at least 24 pixels wide.")

@@ -1,5 +1,6 @@
-"""The book's own rules: Colab cells point at the configured repository, and no measured number
-is typed by hand into a chapter's prose (it is glued from the cell that computed it)."""
+"""The book's own rules: Colab cells point at the configured repository, no measured number
+is typed by hand into a chapter's prose (it is glued from the cell that computed it), and every
+{cite} role has its entry in references.bib and every entry is cited."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
-CHAPTERS = [ROOT / f"{entry['file']}.ipynb" for entry in
-            yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
+TOC_FILES = [entry["file"] for entry in yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
+# The notebook chapters; the toc's Markdown pages (the bibliography) have no cells to check.
+CHAPTERS = [ROOT / f"{name}.ipynb" for name in TOC_FILES if not (ROOT / f"{name}.md").exists()]
+BIBFILE = ROOT / "references.bib"
 
 # A percentage, or a count written with thousands separators.
 MEASURED = re.compile(r"\d+(?:\.\d+)?\s?%|\b\d{1,3}(?:,\d{3})+\b")
@@ -36,6 +39,13 @@ NOT_MEASURED = {
     "13_cpu_budget": {"74%": "the published range 71-74%"},
 }
 NOT_YET_GLUED: set[str] = set()  # chapters whose prose numbers are not glued yet
+# The allowed numbers above that are quoted from published papers: each must stand in a paragraph
+# (or list item) that cites its source with a {cite} role.
+QUOTED = {"09_results": {"74%"}, "13_cpu_budget": {"74%"}}
+
+# {cite}`key`, {cite:p}`a,b`, {cite:t}`key`, ...: the keys of sphinxcontrib-bibtex's roles.
+CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]*)`")
+BIB_ENTRY = re.compile(r"^@(\w+)\s*\{\s*([^,\s]+)\s*,", re.M)
 
 
 def hand_typed_numbers(markdown: str, allowed: dict[str, str] | None = None) -> list[str]:
@@ -48,8 +58,39 @@ def hand_typed_numbers(markdown: str, allowed: dict[str, str] | None = None) -> 
     return [hit for hit in MEASURED.findall(text) if hit not in (allowed or {})]
 
 
+def book_markdown() -> dict[str, str]:
+    """The Markdown of every page in book/: Markdown files whole, notebooks' markdown cells."""
+    pages = {p.name: p.read_text() for p in sorted((ROOT / "book").glob("*.md"))}
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        pages[path.name] = "\n\n".join(cell.source for cell in nbformat.read(path, 4).cells
+                                       if cell.cell_type == "markdown")
+    return pages
+
+
+def cited_keys(markdown: str) -> list[str]:
+    """The bibliography keys of the {cite} roles in Markdown, in order."""
+    return [key.strip() for keys in CITE.findall(markdown) for key in keys.split(",")]
+
+
+def bib_keys(bibtex: str) -> list[str]:
+    """The entry keys of a BibTeX file (not @comment, @string or @preamble)."""
+    return [key for kind, key in BIB_ENTRY.findall(bibtex)
+            if kind.lower() not in {"comment", "string", "preamble"}]
+
+
+def uncited_quotations(markdown: str, quoted: set[str]) -> list[str]:
+    """Paragraphs and list items that contain a quoted literature number but no {cite} role."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    blocks = re.split(r"\n\s*\n|\n(?=\s*(?:[-*+]|\d+\.)\s)", text)
+    return [block for block in blocks
+            if set(hand_typed_numbers(block)) & quoted and not CITE.search(block)]
+
+
 def test_every_notebook_is_in_the_table_of_contents():
     assert sorted(CHAPTERS) == sorted((ROOT / "book").glob("*.ipynb"))
+    missing = [name for name in TOC_FILES
+               if not any((ROOT / f"{name}{suffix}").exists() for suffix in (".ipynb", ".md"))]
+    assert missing == [], "_toc.yml names pages that do not exist"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -80,3 +121,49 @@ def test_the_number_check_catches_a_planted_percentage():
     assert hand_typed_numbers("macro F1 {glue:text}`f1:.0f`%") == []  # not "1 %"
     assert hand_typed_numbers("Use `--percentile 98%` or $p = 2\\%$.") == []
     assert hand_typed_numbers("Split 20% off.", {"20%": "a design choice"}) == []
+
+
+def test_every_cited_key_is_in_the_bibliography():
+    known = set(bib_keys(BIBFILE.read_text()))
+    unknown = {page: sorted(set(cited_keys(text)) - known)
+               for page, text in book_markdown().items()}
+    assert {page: keys for page, keys in unknown.items() if keys} == {}, (
+        "add these entries to references.bib")
+
+
+def test_every_bibliography_entry_is_cited():
+    keys = bib_keys(BIBFILE.read_text())
+    assert len(keys) == len(set(keys)), "references.bib holds a key twice"
+    cited = {key for text in book_markdown().values() for key in cited_keys(text)}
+    assert sorted(set(keys) - cited) == [], "dead references.bib entries: cite them or remove them"
+
+
+def test_the_bibliography_is_built():
+    assert CONFIG["bibtex_bibfiles"] == [BIBFILE.name]
+    pages = [ROOT / f"{name}.md" for name in TOC_FILES if (ROOT / f"{name}.md").exists()]
+    assert any("```{bibliography}" in page.read_text() for page in pages), (
+        "a page in _toc.yml must hold the {bibliography} directive")
+
+
+@pytest.mark.parametrize("chapter", sorted(QUOTED))
+def test_quoted_literature_numbers_cite_their_source(chapter):
+    assert QUOTED[chapter] <= set(NOT_MEASURED[chapter]), "QUOTED must name allowed numbers"
+    markdown = book_markdown()[f"{chapter}.ipynb"]
+    assert set(hand_typed_numbers(markdown)) & QUOTED[chapter], (
+        f"{chapter}: no quoted number left; drop it from QUOTED and NOT_MEASURED")
+    assert uncited_quotations(markdown, QUOTED[chapter]) == []
+
+
+def test_the_citation_checks_catch_planted_mistakes():
+    assert cited_keys("As {cite:t}`a2020` and others {cite:p}`b2019, c2018` showed, {cite}`d`.") \
+        == ["a2020", "b2019", "c2018", "d"]
+    assert cited_keys("It reaches {glue:text}`accuracy:.1f`% here.") == []
+    assert bib_keys("@comment{x}\n@Article{a2020,\n title={T}}\n@misc{ b2019 ,\n}") == [
+        "a2020", "b2019"]
+    quoted = {"74%"}
+    assert uncited_quotations("Published models reach 71-74%.\n\nOurs 60%.", quoted) == [
+        "Published models reach 71-74%."]
+    assert uncited_quotations("- Ours 60%.\n- Published models reach 74% {cite:p}`x`.",
+                              quoted) == []
+    assert uncited_quotations("- Published: 74%.\n- Sources {cite:p}`x`.", quoted) == [
+        "- Published: 74%."]
