@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import numpy as np
+import pandas as pd
 
 
 def plain(value):
@@ -35,3 +39,54 @@ def glue(name: str, value, display: bool = False) -> None:
             show(plain(value))
         return
     myst_glue(name, plain(value), display=display)
+
+
+class FittedTable:
+    """A table cut to fit the page, with the whole table one click away.
+
+    Displays as HTML: the chosen columns and rows, rounded, then a collapsed ``<details>``
+    holding every row and column. Its plain-text form (what nbval pins) is the cut table.
+    """
+
+    def __init__(self, shown: pd.DataFrame, full: pd.DataFrame):
+        self.shown, self.full = shown, full
+
+    def _repr_html_(self) -> str:
+        rows, columns = self.full.shape
+        # headers such as attention_unet_long2 may break after an underscore, so a table of
+        # short numbers under long names stays as narrow as its numbers
+        shown = re.sub(r"(<th[^>]*>)([^<]*)(</th>)",
+                       lambda m: m[1] + m[2].replace("_", "_<wbr>") + m[3], self.shown.to_html())
+        return (f"{shown}\n<details class=\"fer-full-table\"><summary>The full "
+                f"table: {rows} rows, {columns} columns</summary><div>{self.full.to_html()}"
+                "</div></details>")
+
+    def __repr__(self) -> str:
+        return self.shown.to_string()
+
+
+def fit_table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
+              rows: int | None = None, digits: int = 1) -> FittedTable:
+    """``frame`` cut to ``columns`` and its first ``rows`` rows, numbers rounded to ``digits``.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        The whole table (kept, rounded, behind a click).
+    columns : sequence of str, optional
+        The columns shown; all when omitted.
+    rows : int, optional
+        How many of the first rows are shown; all when omitted.
+
+    Raises
+    ------
+    KeyError
+        When a named column is not in ``frame`` (the message lists the ones there are).
+    """
+    columns = list(frame.columns if columns is None else columns)
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise KeyError(f"No column(s) {missing} in the table; it has {list(frame.columns)}.")
+    rounded = frame.round(digits)
+    return FittedTable(rounded.loc[:, columns].head(rows) if rows else rounded.loc[:, columns],
+                       rounded)

@@ -98,10 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("photos", nargs="+")
     predict.add_argument("--model", default="vgg_cnn",
                          help="reference model (default: %(default)s, the best single model)")
-    predict.add_argument("--detector", choices=("haar", "mtcnn"), default="haar",
-                         help="face detector: OpenCV's Haar cascade, or MTCNN (optional "
-                              "package: pip install 'fer-core[detectors]'); chapter 11 "
-                              "compares them")
+    predict.add_argument("--detector", choices=("mtcnn", "haar"),
+                         help="face detector: MTCNN (default) or OpenCV's Haar cascade; "
+                              "chapter 11 compares them")
     predict.add_argument("--annotate", help="write an annotated copy of the (first) photo here")
     return parser
 

@@ -31,6 +31,10 @@ from fer_core.store import load_reference, read_record
 # The folder when this module was imported; the functions read the configured folder
 # (store.models_dir) when they are called, so $FER_MODELS_DIR set later still counts.
 MODELS_DIR = configured_models_dir()
+# The headline numbers every results table shows first (fer_core.book.fit_table cuts to them)
+SUMMARY_COLUMNS = ["accuracy", "accuracy_PublicTest", "accuracy_PrivateTest", "macro_f1",
+                   "disgust_recall", "fear_recall"]
+REFERENCE_COLUMNS = ["training pixels", *SUMMARY_COLUMNS]
 
 
 @dataclass
@@ -49,7 +53,8 @@ class Metrics:
         row = {"accuracy": round(self.accuracy, 5), "macro_f1": round(self.macro_f1, 5),
                "images": self.count}
         row.update({f"accuracy_{half}": round(score, 5) for half, score in self.by_half.items()})
-        row["disgust_recall"] = round(float(self.per_class.loc["disgust", "recall"]), 5)
+        for hard in ("disgust", "fear"):  # the two classes every FER-2013 model finds hardest
+            row[f"{hard}_recall"] = round(float(self.per_class.loc[hard, "recall"]), 5)
         return row
 
 
@@ -177,6 +182,24 @@ def recorded_benchmark(path: str | Path | None = None) -> pd.DataFrame:
     """
     stored = _measurement_file(path, "benchmark.json", "scripts/benchmark.py")
     return pd.DataFrame(stored["results"]).set_index("model")
+
+
+def recorded_detector_comparison(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """What ``scripts/compare_detectors.py --json`` measured: one row per face detector (and
+    one for the true boxes), shares in %, and the run's settings (faces, scenes, hardware).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no comparison file; the message gives the command that writes one.
+    """
+    stored = _measurement_file(path, "detectors.json", "scripts/compare_detectors.py")
+    table = pd.DataFrame(stored["results"]).T
+    for share in ("recall", "end-to-end accuracy"):
+        table[f"{share} %"] = 100 * table.pop(share)
+    table = table[["recall %", "false detections per face scene",
+                   "false detections per empty scene", "ms per scene", "end-to-end accuracy %"]]
+    return table.round(2), {key: value for key, value in stored.items() if key != "results"}
 
 
 def _measurement_file(path: str | Path | None, default_name: str, script: str) -> dict:

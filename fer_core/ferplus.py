@@ -337,6 +337,23 @@ def rescore(probabilities: np.ndarray, data: FerData, votes: Votes,
     return pd.DataFrame.from_dict(rows, orient="index").round(1)
 
 
+def rescore_models(probabilities: dict[str, np.ndarray], data: FerData, votes: Votes,
+                   min_votes: int = 2) -> pd.DataFrame:
+    """Several models judged as :func:`rescore` judges one (its ``all`` row, %), one row each,
+    plus ``vote share %``: the mean share of a face's ten votes that went to the predicted
+    class (faces with votes), which rewards a second-best answer people also gave."""
+    rows = {}
+    for name, model_probabilities in probabilities.items():
+        predicted = np.asarray(model_probabilities).argmax(axis=1)
+        counts = votes.counts[votes.matched]
+        share = counts[np.arange(len(counts)), np.array(EMOTION_COLUMNS)[
+            predicted[votes.matched]]] / counts.sum(axis=1)
+        row = rescore(model_probabilities, data, votes, min_votes).loc["all"].to_dict()
+        rows[name] = {**{key: value for key, value in row.items() if key != "faces"},
+                      "vote share %": round(_percent(share), 1)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def soft_vote_table(votes: Votes) -> pd.DataFrame:
     """Vote counts per face over the 7 classes and the three other answers, columns named as
     :func:`label_confusion`'s (for figures of faces with their vote bars)."""

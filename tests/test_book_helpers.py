@@ -43,3 +43,21 @@ def test_glue_without_myst_nb_shows_only_what_is_asked(monkeypatch):
     book.glue("hidden", np.float64(1.5))
     book.glue("shown", np.int64(3), display=True)
     assert shown == [3] and type(shown[0]) is int
+
+
+def test_fit_table_shows_the_chosen_cut_and_keeps_the_whole_table():
+    import pandas as pd
+
+    from fer_core.book import fit_table
+
+    frame = pd.DataFrame({"accuracy": [66.913, 61.54, 55.0], "macro_f1": [64.49, 56.8, 40.0],
+                          "notes": ["a", "b", "c"]}, index=["vgg", "unet", "base"])
+    table = fit_table(frame, ["accuracy"], rows=2)
+    assert list(table.shown.columns) == ["accuracy"] and list(table.shown.index) == ["vgg", "unet"]
+    assert table.shown.loc["vgg", "accuracy"] == 66.9
+    assert repr(table) == table.shown.to_string()  # what nbval pins
+    html = table._repr_html_()
+    assert html.index("<details") > html.index("</table>")  # the cut first, the rest folded
+    assert "3 rows, 3 columns" in html and "macro_f1" in html.split("<details")[1]
+    with pytest.raises(KeyError, match="has \\['accuracy', 'macro_f1', 'notes'\\]"):
+        fit_table(frame, ["recall"])

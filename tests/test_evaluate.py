@@ -95,7 +95,8 @@ def test_score_on_six_hand_checked_predictions(six):
     assert summary == pytest.approx({
         "accuracy": round(4 / 6, 5), "macro_f1": round((0.5 + 2 / 3 + 0.8) / K, 5),
         "images": 6, "accuracy_PublicTest": 1.0, "accuracy_PrivateTest": round(1 / 3, 5),
-        "disgust_recall": 1.0})
+        "disgust_recall": 1.0,
+        "fear_recall": round(float(metrics.per_class.loc["fear", "recall"]), 5)})
 
 
 def test_score_accepts_predicted_labels(six):
@@ -170,7 +171,7 @@ def test_metrics_table_is_in_percent(six):
     assert list(table.index) == ["half right", "perfect"]
     assert "images" not in table.columns
     assert set(table.columns) == {"accuracy", "macro_f1", "accuracy_PublicTest",
-                                  "accuracy_PrivateTest", "disgust_recall"}
+                                  "accuracy_PrivateTest", "disgust_recall", "fear_recall"}
     assert table.loc["half right", "accuracy"] == 66.7
     assert table.loc["half right", "accuracy_PublicTest"] == 100.0
     assert table.loc["half right", "accuracy_PrivateTest"] == 33.3
@@ -283,3 +284,20 @@ def test_recorded_speed_settings_reads_the_script_output(tmp_path):
     assert table.loc["bf16", "speed-up"] == 1.4 and hardware == {"cpu": "x"}
     with pytest.raises(FileNotFoundError, match=r"scripts/speed_settings\.py --json"):
         recorded_speed_settings(tmp_path / "absent.json")
+
+
+def test_recorded_detector_comparison_reads_the_script_output(tmp_path):
+    from fer_core.evaluate import recorded_detector_comparison
+
+    detector = {"recall": 0.5, "false detections per face scene": 0.25,
+                "false detections per empty scene": 0.1, "ms per scene": 12.3456,
+                "end-to-end accuracy": 0.4}
+    path = tmp_path / "detectors.json"
+    path.write_text(json.dumps({"faces": 4, "results": {
+        "true boxes": {"end-to-end accuracy": 0.75}, "haar": detector}}))
+    table, settings = recorded_detector_comparison(path)
+    assert table.loc["haar", "recall %"] == 50.0 and table.loc["haar", "ms per scene"] == 12.35
+    assert table.loc["true boxes", "end-to-end accuracy %"] == 75.0
+    assert np.isnan(table.loc["true boxes", "recall %"]) and settings == {"faces": 4}
+    with pytest.raises(FileNotFoundError, match=r"scripts/compare_detectors\.py --json"):
+        recorded_detector_comparison(tmp_path / "absent.json")

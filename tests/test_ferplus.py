@@ -167,6 +167,20 @@ def test_rescore_judges_predictions_three_ways():
     assert overall["mistakes FER+ backs %"] == 50.0
 
 
+def test_rescore_models_adds_the_vote_share_of_each_prediction():
+    data, votes = _data(), align_votes(_table(), _data())
+    predicted = np.zeros((4, 7))
+    predicted[[0, 1, 2, 3], [1, 3, 2, 4]] = 1  # disgust, happy, fear, neutral
+    table = ferplus.rescore_models({"m": predicted, "same": predicted}, data, votes)
+    assert list(table.index) == ["m", "same"]
+    expected = ferplus.rescore(predicted, data, votes).loc["all"]
+    assert table.loc["m", "vs FER-2013 %"] == expected["vs FER-2013 %"]
+    # votes for the predictions out of each face's total: 3/10, 10/10, 4/10, 2/10
+    totals = votes.counts.sum(axis=1)
+    shares = np.array([3, 10, 4, 2]) / totals
+    assert table.loc["m", "vote share %"] == pytest.approx(100 * shares.mean(), abs=0.05)
+
+
 def test_outcome_table_counts_non_emotion_majorities():
     votes = align_votes(_table(), _data())
     table = ferplus.outcome_table(votes, {"first two": np.array([1, 1, 0, 0], bool),

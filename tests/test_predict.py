@@ -50,6 +50,13 @@ def _overlap(first, second) -> float:
     return intersection / (aw * ah + bw * bh - intersection)
 
 
+@pytest.fixture(autouse=True)
+def haar_for_drawn_faces(monkeypatch):
+    """The drawn faces of these tests are made for the Haar cascade; MTCNN, the default, is
+    tested on real faces below."""
+    monkeypatch.setattr(predict_module, "DEFAULT_DETECTOR", "haar")
+
+
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
     """A freshly built (untrained) classifier: predict_photo needs no reference weights."""
@@ -260,3 +267,42 @@ def test_an_autoencoder_is_refused_as_classifier(photo_file):
 
     with pytest.raises(store.ModelFileError, match="not an expression classifier"):
         predict_photo(photo_file, build_autoencoder())
+
+
+def test_an_unknown_detector_is_refused_by_name():
+    with pytest.raises(ValueError, match="Unknown face detector 'yolo'"):
+        detect_faces(_photo(), detector="yolo")
+
+
+def test_a_missing_mtcnn_package_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mtcnn(name, *args, **kwargs):
+        if name == "mtcnn":
+            raise ImportError("No module named 'mtcnn'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mtcnn)
+    monkeypatch.setattr(predict_module, "_MTCNN", [])
+    with pytest.raises(RuntimeError, match="pip install mtcnn"):
+        detect_faces(_photo(), detector="mtcnn")
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_mtcnn_finds_most_real_test_faces_with_square_boxes(real_data):
+    pytest.importorskip("mtcnn")
+    from fer_core.data import load_splits
+
+    found = 0
+    for face in load_splits(real_data).test.head(10).images:
+        photo = np.full((360, 480), 90, np.uint8)
+        photo[60:204, 150:294] = cv2.resize(face, (144, 144), interpolation=cv2.INTER_CUBIC)
+        boxes = detect_faces(photo, detector="mtcnn")
+        assert len(boxes) <= 1  # one face, never two boxes on it
+        if boxes and _overlap(boxes[0], (150, 60, 144, 144)) > 0.3:
+            assert boxes[0][2] == boxes[0][3]  # made square, as FER-2013's crops are
+            found += 1
+    assert found >= 7
