@@ -66,6 +66,13 @@ for step in ${steps[@]}; do
       fer-core train vgg_cnn --profile full --exclude-outliers --long-run --epochs 50 \
         --precision auto --label-smoothing 0.1 --weight-decay 0.05 --augment translation=0 \
         --augment zoom=0 --augment rotation=0.03 --augment crop=4 --augment erasing=0.25 ;;
+    noise_pair)
+      # Issue 14: does training with pixel noise buy robustness, and at what clean cost? The
+      # baseline's reference recipe (30 epochs) on the original pixels, with and without
+      # Gaussian pixel noise of standard deviation 10 gray levels; chapter 11 compares them.
+      common=(--profile full --exclude-outliers --precision auto --models-dir models/robustness)
+      fer-core train baseline "${common[@]}" --name baseline_clean
+      fer-core train baseline "${common[@]}" --augment noise=10 --name baseline_noise ;;
     vgg_cnn_ferplus)
       # Issue 13: vgg_cnn's architecture, recipe and 50-epoch budget, but learning the FER+
       # annotators' vote distributions (soft weight 1: what ten people answered, not the one
