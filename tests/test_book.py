@@ -167,3 +167,26 @@ def test_the_citation_checks_catch_planted_mistakes():
                               quoted) == []
     assert uncited_quotations("- Published: 74%.\n- Sources {cite:p}`x`.", quoted) == [
         "- Published: 74%."]
+
+
+CODE_COLUMN = 70  # monospace characters the rendered page's code column shows without wrapping
+
+
+def long_displayed_code_lines(notebook: nbformat.NotebookNode) -> list[str]:
+    """Lines over :data:`CODE_COLUMN` characters in the code cells a reader sees."""
+    return [line for cell in notebook.cells if cell.cell_type == "code"
+            and not {"remove-cell", "remove-input"} & set(cell.metadata.get("tags", []))
+            for line in cell.source.splitlines() if len(line) > CODE_COLUMN]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda path: path.stem)
+def test_displayed_code_fits_the_page(chapter):
+    assert long_displayed_code_lines(nbformat.read(chapter, as_version=4)) == []
+
+
+def test_the_code_width_check_ignores_hidden_cells_only():
+    long = "x = " + "1 + " * 30 + "1"
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(long), nbformat.v4.new_code_cell(
+            long, metadata={"tags": ["remove-cell"]})])
+    assert long_displayed_code_lines(notebook) == [long]
