@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="also learn soft targets: 'ensemble:MODEL+MODEL' (distillation from "
                        "committed models) or 'ferplus' (the FER+ annotators' votes)")
     train.add_argument("--soft-weight", type=float, help="weight of the soft term (default 0.5)")
+    train.add_argument("--mixup", type=float, metavar="ALPHA",
+                       help="MixUp on training batches with Beta(ALPHA, ALPHA) weights")
+    train.add_argument("--cutmix", type=float, metavar="FACTOR",
+                       help="CutMix on training batches, mixing factor up to FACTOR")
     train.add_argument("--soft-temperature", type=float,
                        help="temperature of both distributions (default 1)")
     train.add_argument("--run-dir", help="checkpoint folder (default: <name> under $FER_RUNS_DIR "
@@ -157,6 +161,7 @@ def _train(arguments: argparse.Namespace) -> int:
         "init_from": arguments.init_from, "batch_size": arguments.batch_size,
         "weight_decay": arguments.weight_decay, "soft_targets": arguments.soft_targets,
         "soft_weight": arguments.soft_weight, "soft_temperature": arguments.soft_temperature,
+        "mixup": arguments.mixup, "cutmix": arguments.cutmix,
         "train_subset": arguments.train_subset}.items() if value is not None}
     options = _model_options(arguments.option)
     if arguments.width is not None:  # 0 too, so that the config check refuses it

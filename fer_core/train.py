@@ -87,6 +87,11 @@ class TrainConfig:
     soft_weight, soft_temperature : float
         Weight ``w`` of the soft term (the label's cross-entropy gets ``1 - w``) and the
         temperature ``T`` both distributions are softened at.
+    mixup, cutmix : float
+        Batch-level augmentations of the training batches only (0: off; at most one of the
+        two): MixUp blends pairs of faces and their labels with a Beta(alpha, alpha) weight
+        (``mixup`` is alpha); CutMix pastes a patch of one face into another and mixes the
+        labels by area (``cutmix`` is the largest mixing factor). Keras' own layers.
     """
 
     model: str
@@ -111,6 +116,8 @@ class TrainConfig:
     soft_targets: str | None = None
     soft_weight: float = 0.5
     soft_temperature: float = 1.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse impossible settings at once, naming the option, before any folder is made."""
@@ -142,6 +149,15 @@ class TrainConfig:
         if not 0 <= self.soft_weight <= 1 or self.soft_temperature <= 0:
             raise ValueError("soft_weight must be in [0, 1] and soft_temperature positive, got "
                              f"{self.soft_weight} and {self.soft_temperature}.")
+        for option in ("mixup", "cutmix"):
+            if not 0 <= getattr(self, option) <= 1:
+                raise ValueError(f"{option} must be in [0, 1], got {getattr(self, option)}.")
+        if self.mixup and self.cutmix:
+            raise ValueError("Use mixup or cutmix, not both: the study changes one thing at a "
+                             "time.")
+        if (self.mixup or self.cutmix) and self.class_weights:
+            raise ValueError("mixup and cutmix mix labels, which class weights (one weight per "
+                             "label) cannot follow: use one or the other.")
         unknown = set(self.augmentation) - set(Augmentation.__dataclass_fields__)
         if unknown:
             raise ValueError(f"Unknown augmentation setting(s) {sorted(unknown)}: use "
@@ -370,6 +386,9 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     one_hot = _OneHot(len(CLASS_NAMES), soft=soft is not None)
     train_data = training_dataset(data.train, config.batch_size, config.seed, weights,
                                   soft).map(one_hot)
+    mixing = batch_mixing(config)
+    if mixing is not None:  # training batches only: validation faces are never mixed
+        train_data = train_data.map(mixing)
     validation_targets = keras.utils.to_categorical(data.validation.labels, len(CLASS_NAMES))
     if soft is not None:  # validation is judged on its labels: the soft part repeats them
         validation_targets = np.concatenate([validation_targets, validation_targets], axis=1)
@@ -486,6 +505,26 @@ def _resolve(path: str) -> Path:
         raise FileNotFoundError(f"Cannot initialize from '{path}': no such model file. Train it "
                                 "first or give the path of a saved .keras model.")
     return candidate
+
+
+def batch_mixing(config: TrainConfig):
+    """The MixUp or CutMix step for training batches of (pixels, one-hot targets), or None.
+
+    Targets may be the 14 columns of soft-target training: both halves are mixed with the same
+    weights, so the label and its soft target stay paired.
+    """
+    if config.mixup:
+        layer = keras.layers.MixUp(alpha=config.mixup, seed=config.seed)
+    elif config.cutmix:
+        layer = keras.layers.CutMix(factor=config.cutmix, seed=config.seed)
+    else:
+        return None
+
+    def mix(pixels, targets):
+        mixed = layer({"images": pixels, "labels": targets}, training=True)
+        return mixed["images"], mixed["labels"]
+
+    return mix
 
 
 class _OneHot:

@@ -83,6 +83,8 @@ for step in ${steps[@]}; do
       fer-core train vgg_cnn "${base[@]}" "${crop_erasing[@]}" --label-smoothing 0 \
         --name no_label_smoothing
       fer-core train vgg_cnn "${base[@]}" "${crop_erasing[@]}" --ema --name ema
+      fer-core train vgg_cnn "${base[@]}" "${crop_erasing[@]}" --mixup 0.2 --name mixup
+      fer-core train vgg_cnn "${base[@]}" "${crop_erasing[@]}" --cutmix 1.0 --name cutmix
       fer-core train vgg_cnn "${base[@]}" "${crop_erasing[@]}" --option width=24 --name width24 ;;
     noise_pair)
       # Issue 14: does training with pixel noise buy robustness, and at what clean cost? The

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from fer_core import train as train_module
 from fer_core.config import CLASS_NAMES, get_profile
@@ -476,3 +477,43 @@ def test_init_from_a_corrupt_file_says_it_is_corrupt(tiny_splits, tmp_path):
     config = TrainConfig("baseline", epochs=1, batch_size=32, init_from=str(broken))
     with pytest.raises(ModelFileError, match="not a readable Keras model"):
         train_model(tiny_splits, config, tmp_path / "run", verbose=0)
+
+
+@pytest.mark.parametrize("option", ["mixup", "cutmix"])
+def test_batch_mixing_mixes_training_batches_and_keeps_targets_distributions(option):
+    from fer_core.train import batch_mixing
+
+    config = TrainConfig("baseline", **{option: 1.0})
+    rng = np.random.default_rng(0)
+    pixels = tf.constant(rng.uniform(0, 255, (16, 48, 48, 1)), tf.float32)
+    targets = tf.one_hot(np.arange(16) % 7, 7)
+    # soft-target training carries 14 columns: the label, then its soft target
+    paired = tf.concat([targets, targets], axis=-1)
+    mixed_pixels, mixed = batch_mixing(config)(pixels, paired)
+    mixed = mixed.numpy()
+    assert mixed_pixels.shape == pixels.shape
+    assert not np.allclose(mixed_pixels.numpy(), pixels.numpy())  # faces were mixed
+    np.testing.assert_allclose(mixed[:, :7].sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(mixed[:, :7], mixed[:, 7:], atol=1e-6)  # halves stay paired
+    assert ((mixed[:, :7] > 0.01).sum(axis=1) > 1).any()  # some targets are now blends
+
+
+def test_batch_mixing_is_off_by_default_and_validated():
+    from fer_core.train import batch_mixing
+
+    assert batch_mixing(TrainConfig("baseline")) is None
+    with pytest.raises(ValueError, match="not both"):
+        TrainConfig("baseline", mixup=0.2, cutmix=0.5)
+    with pytest.raises(ValueError, match="class weights"):
+        TrainConfig("baseline", mixup=0.2, class_weights=True)
+    with pytest.raises(ValueError, match=r"mixup must be in \[0, 1\]"):
+        TrainConfig("baseline", mixup=2.0)
+
+
+def test_mixup_trains_and_validation_stays_unmixed(tiny_splits, tmp_path):
+    config = TrainConfig("compact_cnn", epochs=1, batch_size=32, mixup=0.4)
+    result = train_model(tiny_splits, config, tmp_path / "mixup", verbose=0)
+    assert np.isfinite(result.history.loss).all()
+    # validation accuracy is judged on the faces' own labels: a fraction of whole faces
+    correct = result.history.val_accuracy * len(tiny_splits.validation)
+    assert np.allclose(correct, correct.round(), atol=1e-3)
