@@ -453,8 +453,13 @@ const describe = element => {
 };
 const found = [];
 const reported = [];
+// the body of a closed <details> (e.g. a full table one click away) is not shown to the reader
+const folded = element => {
+  const details = element.closest('details:not([open])');
+  return details !== null && element !== details && !element.closest('summary');
+};
 for (const element of column.querySelectorAll('*')) {
-  if (element.getClientRects().length === 0) continue;  // not rendered
+  if (element.getClientRects().length === 0 || folded(element)) continue;  // not rendered
   if (reported.some(outer => outer.contains(element))) continue;
   const overflowX = getComputedStyle(element).overflowX;
   const box = element.getBoundingClientRect();
