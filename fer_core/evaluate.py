@@ -19,7 +19,7 @@ from sklearn.metrics import (
 )
 
 from fer_core import (
-    models,  # noqa: F401  (registers the ViT's custom layer for loading)
+    models,  # also registers the ViT's custom layer for loading
     store,
 )
 from fer_core.config import CLASS_NAMES
@@ -251,31 +251,75 @@ def reference_probabilities(names: Sequence[str], data: FerData, tta: bool = Fal
     return probabilities
 
 
+def reference_scores(names: Sequence[str], data: FerData,
+                     models_dir: str | Path | None = None) -> dict[str, Metrics]:
+    """Each saved reference model scored alone (key ``name``) and with test-time flips (key
+    ``"name, flips"``), predicting each face and its mirror image once."""
+    scores = {}
+    for name in names:
+        model, record = load_reference(name, models_dir)
+        inputs = data
+        if record.get("config", {}).get("denoise"):
+            from fer_core.denoise import denoise_data
+
+            inputs = denoise_data(data)
+        pixels = as_model_input(inputs.model_input())
+        alone = predict_probabilities(model, pixels)
+        scores[name] = score(alone, data)
+        mirrored = predict_probabilities(model, flipped(pixels))
+        scores[f"{name}, flips"] = score((alone + mirrored) / 2, data)
+    return scores
+
+
 def ensemble_table(probabilities: dict[str, np.ndarray], data: FerData,
-                   smallest: int = 1) -> pd.DataFrame:
+                   smallest: int = 1,
+                   validation: tuple[dict[str, np.ndarray], FerData] | None = None
+                   ) -> pd.DataFrame:
     """Score every combination of at least ``smallest`` models by soft voting.
+
+    Parameters
+    ----------
+    probabilities : dict
+        Each model's probabilities on ``data`` (the faces reported on, e.g. the test set).
+    data : FerData
+        Their labels.
+    smallest : int
+        The fewest members of a combination.
+    validation : (dict, FerData), optional
+        The same models' probabilities on the validation split, and its faces. Given, every
+        combination also gets its ``validation accuracy`` and the table is ranked by it, so
+        choosing the first row never looks at the test labels.
 
     Returns
     -------
     pandas.DataFrame
         One row per combination (members joined by ``+``), with the number of models and, in %,
-        accuracy (all, PublicTest, PrivateTest), macro F1 and disgust recall; best first.
+        accuracy (all, PublicTest, PrivateTest), macro F1 and disgust recall; best first (by
+        validation accuracy when ``validation`` is given, else by accuracy on ``data``).
     """
     from itertools import combinations
 
     names = list(probabilities)
     if not names:
         raise ValueError("Give the probabilities of at least one model.")
+    if validation is not None and set(validation[0]) != set(names):
+        raise ValueError("The validation probabilities must be of the same models: got "
+                         f"{sorted(validation[0])} for {sorted(names)}.")
     rows = {}
     for size in range(max(1, smallest), len(names) + 1):
         for members in combinations(names, size):
             metrics = score(ensemble([probabilities[name] for name in members]), data)
             row = {"models": size}
+            if validation is not None:
+                chosen_on = score(ensemble([validation[0][name] for name in members]),
+                                  validation[1])
+                row["validation accuracy"] = round(chosen_on.accuracy * 100, 1)
             row.update({key: round(value * 100, 1) for key, value in metrics.summary().items()
                         if key != "images"})
             rows[" + ".join(members)] = row
+    ranking = "validation accuracy" if validation is not None else "accuracy"
     return pd.DataFrame.from_dict(rows, orient="index").sort_values(
-        ["accuracy", "models"], ascending=[False, True])
+        [ranking, "models"], ascending=[False, True])
 
 
 def most_confused_pairs(confusion: np.ndarray, top: int = 5) -> pd.DataFrame:
@@ -337,6 +381,70 @@ def size_study_table(models_dir: str | Path, test: FerData,
                      "parameters": record.get("parameters"),
                      "seconds per epoch": record.get("seconds_per_epoch")})
     return pd.DataFrame(rows).sort_values(["model", "train images"]).reset_index(drop=True)
+
+
+def config_changes(config: dict, base: dict) -> str:
+    """What a training configuration changes from a base configuration, in words.
+
+    Model options (e.g. ``width``) and the effective augmentation (the study's defaults
+    overridden by the run's ``augmentation`` entries; none when ``augment`` is off) are compared
+    field by field; the run's name and seed are not. ``"(base)"`` when nothing differs.
+    """
+    def flat(settings: dict) -> dict:
+        flattened = {key: value for key, value in settings.items()
+                     if key not in ("model_options", "augmentation", "augment", "seed")}
+        flattened.update(settings.get("model_options") or {})
+        augmentation = (models.Augmentation(**(settings.get("augmentation") or {}))
+                        if settings.get("augment", True) else models.Augmentation.none())
+        flattened.update({f"augment {key}": value
+                          for key, value in vars(augmentation).items()})
+        return flattened
+
+    run, reference = flat(config), flat(base)
+    changes = [f"{key} {reference.get(key)}\u2192{run.get(key)}"
+               for key in sorted(set(run) | set(reference))
+               if run.get(key) != reference.get(key)]
+    return ", ".join(changes) or "(base)"
+
+
+def recipe_study_table(models_dir: str | Path, validation: FerData, test: FerData,
+                       base: str = "base") -> pd.DataFrame:
+    """Short proxy runs that each change one thing from a base run, scored from their weights.
+
+    Every model in ``models_dir`` is evaluated on the validation split (which chooses the
+    recipe) and on the test set (which only reports it), both from the final weights, so a run
+    that ends on averaged weights (EMA) is judged by what it saved.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by run: what it changes from ``base`` (:func:`config_changes`), validation and
+        test accuracy and macro F1 in %, the differences from the base run in points, and the
+        training minutes; the base first, then by validation accuracy.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``models_dir`` has no model named ``base``.
+    """
+    base_record = read_record(base, models_dir)
+    rows = {}
+    for path in sorted(Path(models_dir).glob("*.keras")):
+        model, record = load_reference(path.stem, models_dir)
+        scored_validation = evaluate_model(model, validation)
+        scored_test = evaluate_model(model, test)
+        rows[path.stem] = {
+            "change": config_changes(record.get("config", {}), base_record.get("config", {})),
+            "validation accuracy": round(scored_validation.accuracy * 100, 1),
+            "test accuracy": round(scored_test.accuracy * 100, 1),
+            "test macro_f1": round(scored_test.macro_f1 * 100, 1),
+            "minutes": round(record.get("training_seconds", np.nan) / 60, 1)}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    for column in ("validation accuracy", "test accuracy"):
+        table[f"{column.split()[0]} \u0394"] = (table[column] - table.loc[base, column]).round(1)
+    others = table.drop(index=base).sort_values("validation accuracy", ascending=False)
+    order = [base, *others.index]
+    return table.loc[order]
 
 
 def recorded_speed_settings(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:

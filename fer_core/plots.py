@@ -207,6 +207,32 @@ def bar_table(frame: pd.DataFrame, x: str, y: str, hue: str | None = None,
     return figure
 
 
+def recipe_deltas(table: pd.DataFrame, base: str = "base",
+                  noise: float | None = None) -> plt.Figure:
+    """Each proxy run's accuracy change from the base run, in points (validation and test).
+
+    ``table`` is :func:`fer_core.evaluate.recipe_study_table`'s: indexed by run, with
+    ``validation \u0394`` and ``test \u0394`` columns. ``noise`` (points) shades the band
+    of changes that are ties, e.g. the gap between two runs that differ only in arithmetic.
+    """
+    others = table.drop(index=base)
+    tidy = others[["validation \u0394", "test \u0394"]].rename(
+        columns=lambda column: column.split()[0]).rename_axis("run").reset_index().melt(
+        id_vars="run", var_name="split", value_name="points")
+    figure, axis = plt.subplots(figsize=(7, 0.45 * len(others) + 1.2))
+    sns.barplot(tidy, y="run", x="points", hue="split", orient="h", ax=axis,
+                palette="colorblind")
+    axis.axvline(0, color="black", linewidth=0.8)
+    if noise:
+        axis.axvspan(-noise, noise, color="grey", alpha=0.15, zorder=0,
+                     label="within the noise")
+        axis.legend()
+    axis.set_xlabel(f"accuracy change from '{base}' (points)")
+    axis.set_ylabel("")
+    figure.tight_layout()
+    return figure
+
+
 def reliability_diagram(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Accuracy against confidence per bin (from ``fer_core.calibrate.reliability_table``).
 

@@ -513,10 +513,12 @@ def batch_mixing(config: TrainConfig):
     Targets may be the 14 columns of soft-target training: both halves are mixed with the same
     weights, so the label and its soft target stay paired.
     """
+    # float32 whatever the global policy: under bfloat16 Keras' MixUp multiplies bfloat16
+    # images by a float32 weight and fails; the pipeline's pixels are float32 anyway.
     if config.mixup:
-        layer = keras.layers.MixUp(alpha=config.mixup, seed=config.seed)
+        layer = keras.layers.MixUp(alpha=config.mixup, seed=config.seed, dtype="float32")
     elif config.cutmix:
-        layer = keras.layers.CutMix(factor=config.cutmix, seed=config.seed)
+        layer = keras.layers.CutMix(factor=config.cutmix, seed=config.seed, dtype="float32")
     else:
         return None
 

@@ -202,6 +202,25 @@ def test_load_reference_returns_model_and_record(tmp_path, tiny_model):
     assert load_reference("alpha", tmp_path)[1] == {"test": {"accuracy": 0.5}}
 
 
+def test_reference_scores_gives_each_model_alone_and_with_flips(tmp_path, tiny_model):
+    from fer_core.evaluate import reference_scores
+
+    rng = np.random.default_rng(5)
+    data = FerData(rng.integers(0, 256, (30, 48, 48), dtype=np.uint8),
+                   rng.integers(0, K, 30), np.array([f"f{i}" for i in range(30)]),
+                   np.array(["PublicTest", "PrivateTest"] * 15))
+    tiny_model.save(tmp_path / "alpha.keras")
+    scores = reference_scores(["alpha"], data, tmp_path)
+    assert list(scores) == ["alpha", "alpha, flips"]
+    expected = {"alpha": evaluate_model(tiny_model, data),
+                "alpha, flips": evaluate_model(tiny_model, data, tta=True)}
+    for key, metrics in expected.items():
+        assert scores[key].accuracy == metrics.accuracy
+        np.testing.assert_array_equal(scores[key].confusion, metrics.confusion)
+    with pytest.raises(FileNotFoundError, match="No reference model 'beta'"):
+        reference_scores(["beta"], data, tmp_path)
+
+
 def test_ensemble_table_scores_every_combination(six):
     data, predicted = six
     wrong_elsewhere = predicted.copy()
@@ -223,6 +242,24 @@ def test_ensemble_table_scores_every_combination(six):
     assert table.loc["first + second", "models"] == 2
     with pytest.raises(ValueError, match="at least one model"):
         ensemble_table({}, data)
+
+
+def test_ensemble_table_ranks_by_validation_when_given(six):
+    data, _ = six
+    right = _probabilities_predicting(data.labels)
+    all_wrong = _probabilities_predicting((data.labels + 1) % K)
+    test = {"first": right, "second": all_wrong}
+    # On the validation faces the ranking is the other way round: "second" is the one chosen,
+    # whatever the test labels say.
+    validation = ({"first": all_wrong, "second": right}, data)
+    table = ensemble_table(test, data, validation=validation)
+    assert table.index[0] == "second"
+    assert table.loc["second", "validation accuracy"] == 100.0
+    assert table.loc["second", "accuracy"] == 0.0
+    assert list(table["validation accuracy"]) == sorted(table["validation accuracy"],
+                                                        reverse=True)
+    with pytest.raises(ValueError, match="same models"):
+        ensemble_table(test, data, validation=({"first": right}, data))
 
 
 def test_most_confused_pairs_reads_the_off_diagonal():
@@ -301,3 +338,69 @@ def test_recorded_detector_comparison_reads_the_script_output(tmp_path):
     assert np.isnan(table.loc["true boxes", "recall %"]) and settings == {"faces": 4}
     with pytest.raises(FileNotFoundError, match=r"scripts/compare_detectors\.py --json"):
         recorded_detector_comparison(tmp_path / "absent.json")
+
+
+def test_config_changes_names_each_difference_and_the_effective_augmentation():
+    from fer_core.evaluate import config_changes
+
+    base = {"optimizer": "adamw", "learning_rate": 1e-3, "model_options": {"width": 16},
+            "augment": True, "augmentation": {"crop": 4, "erasing": 0.25}, "seed": 1}
+    assert config_changes(dict(base, seed=2), base) == "(base)"
+    sgd = dict(base, optimizer="sgd", learning_rate=0.05)
+    assert config_changes(sgd, base) == "learning_rate 0.001\u21920.05, optimizer adamw\u2192sgd"
+    assert config_changes(dict(base, model_options={"width": 24}), base) == "width 16\u219224"
+    # Dropping the overrides goes back to the study's defaults: every field that moves is named.
+    study = config_changes(dict(base, augmentation={}), base)
+    assert "augment crop 4\u21920" in study and "augment erasing 0.25\u21920.0" in study
+    assert "augment flip" not in study
+
+
+def test_recipe_study_table_scores_each_run_against_the_base(tmp_path, tiny_model):
+    from fer_core.evaluate import recipe_study_table
+
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (40, 48, 48), dtype=np.uint8)
+    predicted = tiny_model.predict(pixels[..., None].astype(np.float32), verbose=0).argmax(1)
+    # Labelled with the base model's own answers, so the base run is right on every face.
+    data = FerData(pixels, predicted, np.array([f"f{i}" for i in range(40)]),
+                   np.array(["PublicTest", "PrivateTest"] * 20))
+    tiny_model.save(tmp_path / "base.keras")
+    (tmp_path / "base.json").write_text(json.dumps(
+        {"config": {"optimizer": "adamw"}, "training_seconds": 120}))
+    with pytest.raises(FileNotFoundError, match="No record"):
+        recipe_study_table(tmp_path, data, data, base="missing")
+    table = recipe_study_table(tmp_path, data, data)
+    assert table.loc["base", "change"] == "(base)"
+    assert table.loc["base", "validation accuracy"] == 100.0
+    assert table.loc["base", "minutes"] == 2.0
+
+    flipped_model = keras.models.clone_model(tiny_model)
+    weights = tiny_model.get_weights()
+    flipped_model.set_weights([-w for w in weights])  # argmin of the base's scores: all wrong
+    flipped_model.save(tmp_path / "other.keras")
+    (tmp_path / "other.json").write_text(json.dumps(
+        {"config": {"optimizer": "sgd"}, "training_seconds": 60}))
+    table = recipe_study_table(tmp_path, data, data)
+    assert list(table.index) == ["base", "other"]
+    assert table.loc["other", "change"] == "optimizer adamw\u2192sgd"
+    assert table.loc["other", "validation accuracy"] == 0.0
+    assert table.loc["other", "validation \u0394"] == pytest.approx(
+        table.loc["other", "validation accuracy"] - 100.0, abs=0.05)
+    assert table.loc["base", "test \u0394"] == 0.0
+
+
+def test_recipe_deltas_draws_one_bar_per_run_and_split():
+    import pandas as pd
+
+    from fer_core.plots import recipe_deltas
+
+    table = pd.DataFrame({"validation \u0394": [0.0, 1.5, -2.0], "test \u0394": [0.0, 0.5, -1.0]},
+                         index=["base", "ema", "mixup"])
+    figure = recipe_deltas(table)
+    widths = sorted(round(patch.get_width(), 2) for patch in figure.axes[0].patches
+                    if patch.get_height() > 0)
+    assert widths == [-2.0, -1.0, 0.5, 1.5]  # the base's zero bars are not drawn
+    assert [label.get_text() for label in figure.axes[0].get_yticklabels()] == ["ema", "mixup"]
+    banded = recipe_deltas(table, noise=1.2).axes[0]
+    assert "within the noise" in [text.get_text() for text in banded.get_legend().get_texts()]
+    assert banded.get_xlim()[0] < -1.2 and banded.get_xlim()[1] > 1.2
