@@ -121,12 +121,8 @@ def evaluate_reference(name: str, test: FerData, tta: bool = False,
 
     Data switches recorded in its JSON (denoising) are applied to ``test`` first.
     """
-    model, record = load_reference(name, models_dir)
-    if record.get("config", {}).get("denoise"):
-        from fer_core.denoise import denoise_data
-
-        test = denoise_data(test)
-    return evaluate_model(model, test, tta=tta), record
+    model, record, inputs = _model_and_its_inputs(name, test, models_dir)
+    return evaluate_model(model, inputs, tta=tta), record
 
 
 def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
@@ -241,14 +237,21 @@ def reference_probabilities(names: Sequence[str], data: FerData, tta: bool = Fal
     """
     probabilities = {}
     for name in names:
-        model, record = load_reference(name, models_dir)
-        inputs = data
-        if record.get("config", {}).get("denoise"):
-            from fer_core.denoise import denoise_data
-
-            inputs = denoise_data(data)
+        model, _, inputs = _model_and_its_inputs(name, data, models_dir)
         probabilities[name] = predict_probabilities(model, inputs, tta=tta)
     return probabilities
+
+
+def _model_and_its_inputs(name: str, data: FerData, models_dir: str | Path | None
+                          ) -> tuple[keras.Model, dict, FerData]:
+    """A reference model, its record, and ``data`` as it expects it (denoised if its record
+    says the model was trained on denoised faces)."""
+    model, record = load_reference(name, models_dir)
+    if record.get("config", {}).get("denoise"):
+        from fer_core.denoise import denoise_data
+
+        return model, record, denoise_data(data)
+    return model, record, data
 
 
 def reference_scores(names: Sequence[str], data: FerData,
@@ -257,12 +260,7 @@ def reference_scores(names: Sequence[str], data: FerData,
     ``"name, flips"``), predicting each face and its mirror image once."""
     scores = {}
     for name in names:
-        model, record = load_reference(name, models_dir)
-        inputs = data
-        if record.get("config", {}).get("denoise"):
-            from fer_core.denoise import denoise_data
-
-            inputs = denoise_data(data)
+        model, _, inputs = _model_and_its_inputs(name, data, models_dir)
         pixels = as_model_input(inputs.model_input())
         alone = predict_probabilities(model, pixels)
         scores[name] = score(alone, data)
