@@ -3,7 +3,9 @@ test-time augmentation and soft-voting ensembles (scikit-learn does the metric a
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from fer_core import (
     models,  # also registers the ViT's custom layer for loading
     store,
 )
-from fer_core.config import CLASS_NAMES
+from fer_core.config import CLASS_NAMES, cache_dir
 from fer_core.config import models_dir as configured_models_dir
 from fer_core.data import FerData, training_pixels
 from fer_core.models import as_model_input, flipped
@@ -121,8 +123,8 @@ def evaluate_reference(name: str, test: FerData, tta: bool = False,
 
     Data switches recorded in its JSON (denoising) are applied to ``test`` first.
     """
-    model, record, inputs = _model_and_its_inputs(name, test, models_dir)
-    return evaluate_model(model, inputs, tta=tta), record
+    probabilities = reference_probabilities([name], test, tta, models_dir)[name]
+    return score(probabilities, test), _record_if_any(name, models_dir)
 
 
 def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
@@ -233,13 +235,74 @@ def reference_probabilities(names: Sequence[str], data: FerData, tta: bool = Fal
     """Each saved reference model's class probabilities on ``data`` (recorded denoising applied).
 
     Computed once per model, they feed ensembles, per-class analysis and calibration without
-    predicting again.
+    predicting again. With ``tta`` each face's probabilities are averaged with its mirror
+    image's, as :func:`predict_probabilities` does.
     """
     probabilities = {}
     for name in names:
-        model, _, inputs = _model_and_its_inputs(name, data, models_dir)
-        probabilities[name] = predict_probabilities(model, inputs, tta=tta)
+        alone = reference_predictions(name, data, models_dir=models_dir)
+        if tta:
+            alone = (alone + reference_predictions(name, data, mirrored=True,
+                                                   models_dir=models_dir)) / 2
+        probabilities[name] = np.asarray(alone, np.float64)
     return probabilities
+
+
+def reference_predictions(name: str, data: FerData, mirrored: bool = False,
+                          models_dir: str | Path | None = None) -> np.ndarray:
+    """A saved reference model's raw class probabilities (N, 7) on ``data``'s faces, or on
+    their mirror images with ``mirrored`` (recorded denoising applied).
+
+    The result is cached under the cache folder (:func:`fer_core.config.cache_dir`), keyed by
+    the model file, its record and the faces' pixels, so a chapter executed twice (the tests'
+    notebook run, then the book build) predicts each face once per model. A retrained model or
+    other faces make a new key; an unreadable cache file is recomputed.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the model is not there (the message lists those that are).
+    """
+    cached = _predictions_cache_file(name, data, mirrored, models_dir)
+    if cached is not None and cached.is_file():
+        try:
+            return np.load(cached)
+        except (OSError, ValueError):
+            cached.unlink(missing_ok=True)  # a broken cache is recomputed, never trusted
+    model, _, inputs = _model_and_its_inputs(name, data, models_dir)
+    pixels = as_model_input(inputs.model_input())
+    probabilities = np.asarray(model.predict(flipped(pixels) if mirrored else pixels,
+                                             batch_size=256, verbose=0), np.float32)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(partial, probabilities)
+        partial.replace(cached)  # atomic: a reader never sees half a file
+    return probabilities
+
+
+def _record_if_any(name: str, models_dir: str | Path | None) -> dict:
+    """A reference model's record, or an empty dict for a model saved without one."""
+    record_file = store.models_dir(models_dir) / f"{name}.json"
+    return json.loads(record_file.read_text()) if record_file.is_file() else {}
+
+
+def _predictions_cache_file(name: str, data: FerData, mirrored: bool,
+                            models_dir: str | Path | None) -> Path | None:
+    """Where :func:`reference_predictions` keeps one model's probabilities on some faces;
+    ``None`` when there is no model file to key them by."""
+    model_file = store.models_dir(models_dir) / f"{name}.keras"
+    if not model_file.is_file():
+        return None
+    digest = hashlib.sha256(b"reference-predictions v1")
+    digest.update(model_file.read_bytes())
+    record_file = model_file.with_suffix(".json")
+    if record_file.is_file():
+        digest.update(record_file.read_bytes())
+    images = np.ascontiguousarray(data.images)
+    digest.update(f"{images.shape} {images.dtype} mirrored={mirrored}".encode())
+    digest.update(images.tobytes())
+    return cache_dir() / "predictions" / f"{name}-{digest.hexdigest()[:24]}.npy"
 
 
 def _model_and_its_inputs(name: str, data: FerData, models_dir: str | Path | None
@@ -260,11 +323,9 @@ def reference_scores(names: Sequence[str], data: FerData,
     ``"name, flips"``), predicting each face and its mirror image once."""
     scores = {}
     for name in names:
-        model, _, inputs = _model_and_its_inputs(name, data, models_dir)
-        pixels = as_model_input(inputs.model_input())
-        alone = predict_probabilities(model, pixels)
+        alone = reference_predictions(name, data, models_dir=models_dir)
+        mirrored = reference_predictions(name, data, mirrored=True, models_dir=models_dir)
         scores[name] = score(alone, data)
-        mirrored = predict_probabilities(model, flipped(pixels))
         scores[f"{name}, flips"] = score((alone + mirrored) / 2, data)
     return scores
 
@@ -428,9 +489,10 @@ def recipe_study_table(models_dir: str | Path, validation: FerData, test: FerDat
     base_record = read_record(base, models_dir)
     rows = {}
     for path in sorted(Path(models_dir).glob("*.keras")):
-        model, record = load_reference(path.stem, models_dir)
-        scored_validation = evaluate_model(model, validation)
-        scored_test = evaluate_model(model, test)
+        record = _record_if_any(path.stem, models_dir)
+        scored_validation = score(reference_predictions(path.stem, validation,
+                                                        models_dir=models_dir), validation)
+        scored_test = score(reference_predictions(path.stem, test, models_dir=models_dir), test)
         rows[path.stem] = {
             "change": config_changes(record.get("config", {}), base_record.get("config", {})),
             "validation accuracy": round(scored_validation.accuracy * 100, 1),

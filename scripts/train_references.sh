@@ -9,26 +9,27 @@ for step in ${steps[@]}; do
   echo "=== $step: $(date -u +%H:%M:%S)"
   case "$step" in
     outliers) fer-core outliers --profile full ;;
-    baseline) fer-core train baseline --profile full --exclude-outliers ;;
-    attention_unet) fer-core train attention_unet --profile full --exclude-outliers \
+    baseline) fer-core train baseline --profile full --exclude-outliers --precision auto ;;
+    attention_unet) fer-core train attention_unet --profile full --exclude-outliers --precision auto \
                       --label-smoothing 0.1 --width 16 --epochs 25 ;;
     attention_unet_long)
       # A warm restart: 25 more epochs from the 25-epoch model with a new cosine cycle.
-      fer-core train attention_unet --profile full --exclude-outliers --label-smoothing 0.1 \
-        --width 16 --epochs 25 --learning-rate 5e-4 --init-from models/attention_unet.keras \
-        --name attention_unet_long ;;
+      fer-core train attention_unet --profile full --exclude-outliers --precision auto \
+        --label-smoothing 0.1 --width 16 --epochs 25 --learning-rate 5e-4 \
+        --init-from models/attention_unet.keras --name attention_unet_long ;;
     attention_unet_long2)
       # A third cycle with a lower peak rate: the second cycle lost validation accuracy while
       # its rate climbed back to 5e-4.
-      fer-core train attention_unet --profile full --exclude-outliers --label-smoothing 0.1 \
-        --width 16 --epochs 25 --learning-rate 2e-4 --init-from models/attention_unet_long.keras \
-        --name attention_unet_long2 ;;
+      fer-core train attention_unet --profile full --exclude-outliers --precision auto \
+        --label-smoothing 0.1 --width 16 --epochs 25 --learning-rate 2e-4 \
+        --init-from models/attention_unet_long.keras --name attention_unet_long2 ;;
     vit)
       # The baseline's recipe and budget (30 epochs, same augmentation and data).
-      fer-core train vit --profile full --exclude-outliers ;;
+      fer-core train vit --profile full --exclude-outliers --precision auto ;;
     transfer)
       # In-domain pretraining: the autoencoder's encoder vs random weights, 10% of the labels.
-      common=(--profile full --exclude-outliers --train-subset 2250 --models-dir models/transfer)
+      common=(--profile full --exclude-outliers --precision auto --train-subset 2250
+              --models-dir models/transfer)
       fer-core pretrain --profile full
       fer-core train encoder_cnn "${common[@]}" --name encoder_cnn_scratch
       fer-core train encoder_cnn "${common[@]}" --init-from models/autoencoder.keras \
@@ -38,13 +39,13 @@ for step in ${steps[@]}; do
       # Add sizes (e.g. 6750 = 30%) for a finer curve; the book plots whatever is in the folder.
       for size in 2250; do
         for model in baseline vit; do
-          fer-core train "$model" --profile full --exclude-outliers --train-subset "$size" \
-            --models-dir models/learning_curve --name "${model}_${size}"
+          fer-core train "$model" --profile full --exclude-outliers --precision auto \
+            --train-subset "$size" --models-dir models/learning_curve --name "${model}_${size}"
         done
       done ;;
     ablations)
       # The study's claims, same seed and an 8-epoch budget each.
-      common=(--profile full --epochs 8 --models-dir models/ablations)
+      common=(--profile full --epochs 8 --precision auto --models-dir models/ablations)
       fer-core train baseline "${common[@]}" --no-augment --name baseline_plain
       fer-core train baseline "${common[@]}" --name baseline_augment
       fer-core train baseline "${common[@]}" --exclude-outliers --name baseline_augment_filtered

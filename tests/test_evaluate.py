@@ -404,3 +404,59 @@ def test_recipe_deltas_draws_one_bar_per_run_and_split():
     banded = recipe_deltas(table, noise=1.2).axes[0]
     assert "within the noise" in [text.get_text() for text in banded.get_legend().get_texts()]
     assert banded.get_xlim()[0] < -1.2 and banded.get_xlim()[1] > 1.2
+
+
+def _random_faces(count: int, seed: int) -> FerData:
+    rng = np.random.default_rng(seed)
+    return FerData(rng.integers(0, 256, (count, 48, 48), dtype=np.uint8),
+                   rng.integers(0, K, count), np.array([f"f{i}" for i in range(count)]),
+                   np.array(["PublicTest", "PrivateTest"] * (count // 2)))
+
+
+def test_reference_predictions_are_cached_and_equal_a_fresh_prediction(
+        tmp_path, tiny_model, cache_folder, monkeypatch):
+    from fer_core import evaluate
+
+    data = _random_faces(20, 6)
+    tiny_model.save(tmp_path / "alpha.keras")
+    fresh = evaluate.reference_predictions("alpha", data, models_dir=tmp_path)
+    np.testing.assert_array_equal(fresh, tiny_model.predict(
+        data.model_input(), batch_size=256, verbose=0))
+    mirrored = evaluate.reference_predictions("alpha", data, mirrored=True,
+                                              models_dir=tmp_path)
+    assert not np.allclose(fresh, mirrored)  # the mirror images are other inputs
+    assert len(list((cache_folder / "predictions").glob("alpha-*.npy"))) == 2
+
+    def no_model(*_):
+        raise AssertionError("the cache should have answered without loading the model")
+
+    monkeypatch.setattr(evaluate, "_model_and_its_inputs", no_model)
+    np.testing.assert_array_equal(
+        evaluate.reference_predictions("alpha", data, models_dir=tmp_path), fresh)
+    # the cached halves give exactly what predicting with flips gives
+    np.testing.assert_array_equal(
+        evaluate.reference_probabilities(["alpha"], data, tta=True, models_dir=tmp_path)["alpha"],
+        predict_probabilities(tiny_model, data, tta=True))
+    with pytest.raises(AssertionError, match="cache should have answered"):
+        evaluate.reference_predictions("alpha", _random_faces(20, 7), models_dir=tmp_path)
+
+
+def test_reference_predictions_recompute_for_a_new_model_or_a_broken_cache(
+        tmp_path, tiny_model, cache_folder):
+    from fer_core.evaluate import reference_predictions
+
+    data = _random_faces(10, 8)
+    tiny_model.save(tmp_path / "alpha.keras")
+    first = reference_predictions("alpha", data, models_dir=tmp_path)
+    for cached in (cache_folder / "predictions").glob("*.npy"):
+        cached.write_bytes(b"not an array")
+    np.testing.assert_array_equal(reference_predictions("alpha", data, models_dir=tmp_path),
+                                  first)
+    retrained = keras.models.clone_model(tiny_model)  # other weights, same file name
+    retrained.set_weights([-weights for weights in tiny_model.get_weights()])
+    retrained.save(tmp_path / "alpha.keras")
+    again = reference_predictions("alpha", data, models_dir=tmp_path)
+    np.testing.assert_array_equal(again, retrained.predict(data.model_input(), verbose=0))
+    assert not np.allclose(again, first)
+    with pytest.raises(FileNotFoundError, match="No reference model 'beta'"):
+        reference_predictions("beta", data, models_dir=tmp_path)
