@@ -460,3 +460,19 @@ def test_reference_predictions_recompute_for_a_new_model_or_a_broken_cache(
     assert not np.allclose(again, first)
     with pytest.raises(FileNotFoundError, match="No reference model 'beta'"):
         reference_predictions("beta", data, models_dir=tmp_path)
+
+
+def test_weight_difference_is_zero_for_the_same_model_and_finds_a_change(tiny_model):
+    from fer_core.evaluate import weight_difference
+
+    twin = keras.models.clone_model(tiny_model)
+    twin.set_weights(tiny_model.get_weights())
+    assert weight_difference(tiny_model, twin) == 0.0
+    changed = [w.copy() for w in tiny_model.get_weights()]
+    changed[0][3, 2] += 0.25
+    twin.set_weights(changed)
+    assert weight_difference(tiny_model, twin) == pytest.approx(0.25)
+    other = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(K, use_bias=False)])
+    with pytest.raises(ValueError, match="different architectures"):
+        weight_difference(tiny_model, other)
