@@ -287,15 +287,31 @@ class _KeepBest(keras.callbacks.Callback):
 
 
 class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
+    """Times each epoch; with a ``log`` file it also appends ``epoch,seconds`` for every
+    finished epoch, so a run resumed by a later process still knows what its earlier epochs
+    cost (:func:`_logged_seconds`)."""
+
+    def __init__(self, log: Path | None = None):
         super().__init__()
         self.durations: list[float] = []
+        self.log = log
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.durations.append(time.perf_counter() - self._start)
+        duration = time.perf_counter() - self._start
+        self.durations.append(duration)
+        if self.log is not None:
+            with self.log.open("a") as log:
+                log.write(f"{epoch},{duration:.3f}\n")
+
+
+def _logged_seconds(log: Path) -> float:
+    """Seconds of the epochs an :class:`_EpochTimer` logged (0 without a log)."""
+    if not log.is_file():
+        return 0.0
+    return sum(float(line.split(",")[1]) for line in log.read_text().splitlines() if line)
 
 
 def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
@@ -399,7 +415,11 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, config)
     starts = _count_process_start(run_dir)
-    timer = _EpochTimer()
+    # Epochs finished by earlier processes of this run (a resume): their time counts too, so
+    # the record says what the whole run cost, not only its last process.
+    epoch_log = run_dir / "epoch_seconds.csv"
+    earlier_seconds = _logged_seconds(epoch_log)
+    timer = _EpochTimer(epoch_log)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -407,7 +427,7 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     start = time.perf_counter()
     model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, validation_data=validation,
               validation_batch_size=256, callbacks=callbacks, verbose=verbose)
-    seconds = time.perf_counter() - start
+    seconds = earlier_seconds + time.perf_counter() - start
     # With EMA the averaged weights (swapped in by fit at its end) are the result; otherwise the
     # best epoch on validation.
     if (run_dir / "best.weights.h5").exists() and not config.ema:

@@ -184,6 +184,9 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tiny_splits, tmp_path, 
         train_model(tiny_splits, config, run_dir, verbose=0)
     assert finished == [0, 1]
     assert pd.read_csv(run_dir / "history.csv").epoch.tolist() == [0, 1]
+    logged = pd.read_csv(run_dir / "epoch_seconds.csv", names=["epoch", "seconds"])
+    assert logged.epoch.tolist() == [0, 1]
+    (run_dir / "epoch_seconds.csv").write_text("0,500.0\n1,500.0\n")  # as on a slow machine
 
     kill_after.clear()
     finished.clear()
@@ -195,6 +198,10 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tiny_splits, tmp_path, 
     assert np.isfinite(result.history.loss).all()
     assert not (run_dir / "backup").exists()  # a finished run removes its backup
     assert json.loads((run_dir / "best.json").read_text())["epoch"] in (1, 2, 3, 4)
+    # the record's time is the whole run's: the killed process's (long) epochs count too
+    logged = pd.read_csv(run_dir / "epoch_seconds.csv", names=["epoch", "seconds"])
+    assert logged.epoch.tolist() == [0, 1, 2, 3]
+    assert result.seconds >= 1000 + logged.seconds[2:].sum()
 
 
 def test_run_dir_with_another_config_is_refused(baseline_run, splits):
