@@ -4,7 +4,7 @@
 # Usage: FER2013_PATH=path/to/fer2013.zip bash scripts/train_references.sh [step ...]
 set -euo pipefail
 export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
-steps=("${@:-outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations vit transfer learning_curve compact vgg_cnn}")
+steps=("${@:-outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations vit transfer learning_curve compact compact_residual vgg_cnn}")
 # The compact models' recipe: light regularization, since the first compact recipe underfit.
 compact_recipe=(--profile full --exclude-outliers --precision auto --label-smoothing 0.1
                 --learning-rate 2e-3 --epochs 60 --option dropout=0.1 --augment translation=0
