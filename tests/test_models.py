@@ -151,6 +151,20 @@ def test_compact_residual_shortcuts_pool_before_their_one_by_one_convolution():
     assert model.get_layer("stage4_add").output.shape[1:] == (3, 3, 144)
 
 
+def test_compact_residual_upsampled_input_adds_positions_not_parameters(pixels):
+    larger = build_model("compact_residual", input_size=64)
+    assert larger.count_params() == build_model("compact_residual").count_params()
+    assert larger.get_layer("stage4_add").output.shape[1:] == (4, 4, 144)
+    probabilities = keras.ops.convert_to_numpy(larger(pixels, training=False))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [40, 56])
+def test_compact_residual_refuses_an_input_size_its_poolings_cannot_halve(size):
+    with pytest.raises(ValueError, match="input_size must be a multiple of 16"):
+        build_model("compact_residual", input_size=size)
+
+
 @pytest.mark.parametrize("part", ["crop", "erasing"])
 def test_crop_and_erasing_change_faces_in_training_only(part):
     """Each new augmentation alters a face when training and leaves it untouched otherwise."""
