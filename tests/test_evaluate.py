@@ -18,6 +18,7 @@ from fer_core.evaluate import (
     load_reference,
     metrics_table,
     most_confused_pairs,
+    paired_comparison,
     predict_probabilities,
     recorded_benchmark,
     recorded_speeds,
@@ -116,6 +117,37 @@ def test_macro_f1_with_every_class_present():
     assert metrics.accuracy == pytest.approx(7 / 8)
     assert metrics.by_half == {"PublicTest": pytest.approx(7 / 8)}  # no PrivateTest half
     np.testing.assert_allclose(metrics.confusion.sum(axis=1), 1.0)
+
+
+def test_paired_comparison_counts_discordant_faces_and_tests_them():
+    labels = np.arange(200) % K
+    data = _labelled(labels, ["PublicTest"] * 200)
+    wrong = (labels + 1) % K
+    # first is right on all but 10 faces; second is wrong on those 10 and on 30 more.
+    first = labels.copy()
+    first[:10] = wrong[:10]
+    second = labels.copy()
+    second[10:50] = wrong[10:50]
+    result = paired_comparison(_probabilities_predicting(first), second, data)
+    assert (result["first_only"], result["second_only"]) == (40, 10)
+    assert result["difference"] == pytest.approx(100 * 30 / 200)
+    assert result["p_value"] < 1e-4  # 40 of 50 coin tosses one way
+    reverse = paired_comparison(second, first, data)
+    assert reverse["difference"] == pytest.approx(-result["difference"])
+    assert reverse["p_value"] == pytest.approx(result["p_value"])
+
+
+def test_paired_comparison_of_equal_models_finds_nothing():
+    labels = np.arange(70) % K
+    data = _labelled(labels, ["PrivateTest"] * 70)
+    same = paired_comparison(labels, labels, data)
+    assert same == {"difference": 0.0, "first_only": 0, "second_only": 0, "p_value": 1.0}
+    # Different faces right but equally many: no evidence either way.
+    first, second = labels.copy(), labels.copy()
+    first[:5] = (labels[:5] + 1) % K
+    second[5:10] = (labels[5:10] + 1) % K
+    balanced = paired_comparison(first, second, data)
+    assert balanced["difference"] == 0.0 and balanced["p_value"] == pytest.approx(1.0)
 
 
 def test_ensemble_averages_and_weights():
