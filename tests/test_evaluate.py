@@ -494,6 +494,25 @@ def test_reference_predictions_recompute_for_a_new_model_or_a_broken_cache(
         reference_predictions("beta", data, models_dir=tmp_path)
 
 
+def test_a_model_in_a_subfolder_is_named_by_its_relative_path(tmp_path, tiny_model,
+                                                              cache_folder):
+    """Snapshots of long runs live in models/snapshots/: 'snapshots/name' finds, scores and
+    caches them like a top-level model, and the same bytes under another name predict alike."""
+    from fer_core import evaluate
+
+    data = _random_faces(12, 9)
+    (tmp_path / "snapshots").mkdir()
+    tiny_model.save(tmp_path / "snapshots" / "alpha_cycle1.keras")
+    tiny_model.save(tmp_path / "alpha.keras")
+    both = evaluate.reference_probabilities(["snapshots/alpha_cycle1", "alpha"], data,
+                                            tta=True, models_dir=tmp_path)
+    assert list(both) == ["snapshots/alpha_cycle1", "alpha"]
+    np.testing.assert_array_equal(both["snapshots/alpha_cycle1"], both["alpha"])
+    assert len(list((cache_folder / "predictions" / "snapshots").glob("alpha_cycle1-*.npy"))) == 2
+    with pytest.raises(FileNotFoundError, match="snapshots/beta"):
+        evaluate.reference_predictions("snapshots/beta", data, models_dir=tmp_path)
+
+
 def test_weight_difference_is_zero_for_the_same_model_and_finds_a_change(tiny_model):
     from fer_core.evaluate import weight_difference
 
