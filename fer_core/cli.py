@@ -4,7 +4,7 @@
     fer-core outliers --profile full      train the autoencoder, write models/outliers.json
     fer-core pretrain --profile full      autoencoder for in-domain transfer
     fer-core train attention_unet --profile full
-    fer-core evaluate baseline attention_unet [--tta]
+    fer-core evaluate baseline attention_unet [--tta [shifts]]
     fer-core predict photo.jpg [--annotate out.jpg]
 """
 
@@ -91,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="test metrics of saved reference models")
     evaluate.add_argument("names", nargs="+")
-    evaluate.add_argument("--tta", action="store_true", help="average with flipped faces")
+    evaluate.add_argument("--tta", nargs="?", const="flip", default="none",
+                          choices=["none", "flip", "shifts"],
+                          help="test-time augmentation: average over the face and its mirror "
+                          "image (--tta or --tta flip) or over ten shifted and mirrored views "
+                          "(--tta shifts)")
     evaluate.add_argument("--dataset", metavar="DIR",
                           help="score on a folder of <class>/*.png|jpg faces instead of the "
                           "FER-2013 test set")

@@ -27,7 +27,7 @@ from fer_core import (
 from fer_core.config import CLASS_NAMES, cache_dir
 from fer_core.config import models_dir as configured_models_dir
 from fer_core.data import FerData, training_pixels
-from fer_core.models import as_model_input, flipped
+from fer_core.models import as_model_input, flipped, shifted
 from fer_core.store import load_reference, read_record
 
 # The folder when this module was imported; the functions read the configured folder
@@ -37,6 +37,19 @@ MODELS_DIR = configured_models_dir()
 SUMMARY_COLUMNS = ["accuracy", "accuracy_PublicTest", "accuracy_PrivateTest", "macro_f1",
                    "disgust_recall", "fear_recall"]
 REFERENCE_COLUMNS = ["training pixels", *SUMMARY_COLUMNS]
+# Test-time augmentation: the views of each face whose probabilities are averaged, as (pixels
+# down, pixels right, mirrored). "shifts" adds the face moved 3 pixels up, down, left and right
+# (training shifts faces by up to 4), each with its mirror image: ten views, like the ten-crop
+# test of the strong published models; 3 pixels was chosen over 2 on the validation faces.
+SHIFT_PIXELS = 3
+TTA_VIEWS = {
+    "none": ((0, 0, False),),
+    "flip": ((0, 0, False), (0, 0, True)),
+    "shifts": tuple((down, right, mirrored)
+                    for down, right in ((0, 0), (-SHIFT_PIXELS, 0), (SHIFT_PIXELS, 0),
+                                        (0, -SHIFT_PIXELS), (0, SHIFT_PIXELS))
+                    for mirrored in (False, True)),
+}
 
 
 @dataclass
@@ -60,19 +73,45 @@ class Metrics:
         return row
 
 
-def predict_probabilities(model: keras.Model, data: FerData | np.ndarray, tta: bool = False,
-                          batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, 7); with ``tta`` averaged with the horizontally flipped faces.
+def tta_views(tta: bool | str) -> tuple[tuple[int, int, bool], ...]:
+    """The views of each face that test-time augmentation averages, as (pixels down, pixels
+    right, mirrored): ``False`` or ``"none"`` the face alone, ``True`` or ``"flip"`` the face
+    and its mirror image, ``"shifts"`` ten views (:data:`TTA_VIEWS`).
+
+    Raises
+    ------
+    ValueError
+        For any other setting; the message lists the known ones.
+    """
+    key = {False: "none", True: "flip"}.get(tta, tta) if isinstance(tta, bool) else tta
+    if key not in TTA_VIEWS:
+        raise ValueError(f"Unknown test-time augmentation {tta!r}: use one of "
+                         f"{sorted(TTA_VIEWS)} (or True for 'flip', False for 'none').")
+    return TTA_VIEWS[key]
+
+
+def _view(pixels: np.ndarray, down: int, right: int, mirrored: bool) -> np.ndarray:
+    """One test-time view of the faces (see :func:`tta_views`)."""
+    if down or right:
+        pixels = shifted(pixels, down, right)
+    return flipped(pixels) if mirrored else pixels
+
+
+def predict_probabilities(model: keras.Model, data: FerData | np.ndarray,
+                          tta: bool | str = False, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, 7); with ``tta`` averaged over several views of each face
+    (``True``: the face and its mirror image; ``"shifts"``: ten views, see :func:`tta_views`).
 
     Arrays are checked against the models' input contract (:func:`fer_core.models.as_model_input`:
     0..255, 48x48, one channel).
     """
     pixels = as_model_input(data.model_input() if isinstance(data, FerData) else data)
-    probabilities = model.predict(pixels, batch_size=batch_size, verbose=0)
-    if tta:
-        mirrored = model.predict(flipped(pixels), batch_size=batch_size, verbose=0)
-        probabilities = (probabilities + mirrored) / 2
-    return np.asarray(probabilities, np.float64)
+    views = tta_views(tta)
+    total = None
+    for view in views:
+        probabilities = model.predict(_view(pixels, *view), batch_size=batch_size, verbose=0)
+        total = probabilities if total is None else total + probabilities
+    return np.asarray(total / len(views), np.float64)
 
 
 def ensemble(probabilities: Sequence[np.ndarray], weights: Sequence[float] | None = None
@@ -137,7 +176,7 @@ def paired_comparison(first: np.ndarray, second: np.ndarray, data: FerData) -> d
             "first_only": first_only, "second_only": second_only, "p_value": float(p_value)}
 
 
-def evaluate_model(model: keras.Model, data: FerData, tta: bool = False) -> Metrics:
+def evaluate_model(model: keras.Model, data: FerData, tta: bool | str = False) -> Metrics:
     """Predict and score in one call."""
     return score(predict_probabilities(model, data, tta=tta), data)
 
@@ -149,7 +188,7 @@ def metrics_table(results: dict[str, Metrics]) -> pd.DataFrame:
     return pd.DataFrame(rows).T.round(1)
 
 
-def evaluate_reference(name: str, test: FerData, tta: bool = False,
+def evaluate_reference(name: str, test: FerData, tta: bool | str = False,
                        models_dir: str | Path | None = None) -> tuple[Metrics, dict]:
     """Recompute a saved reference model's test metrics from its weights.
 
@@ -159,7 +198,7 @@ def evaluate_reference(name: str, test: FerData, tta: bool = False,
     return score(probabilities, test), _record_if_any(name, models_dir)
 
 
-def reference_table(names: Sequence[str], test: FerData, tta: bool = False,
+def reference_table(names: Sequence[str], test: FerData, tta: bool | str = False,
                     models_dir: str | Path | None = None) -> pd.DataFrame:
     """Test scores recomputed from each reference model's weights, next to what its record says.
 
@@ -262,28 +301,33 @@ def prediction_titles(model: keras.Model, data: FerData) -> list[str]:
             zip(data.labels, predicted, strict=True)]
 
 
-def reference_probabilities(names: Sequence[str], data: FerData, tta: bool = False,
+def reference_probabilities(names: Sequence[str], data: FerData, tta: bool | str = False,
                             models_dir: str | Path | None = None) -> dict[str, np.ndarray]:
     """Each saved reference model's class probabilities on ``data`` (recorded denoising applied).
 
     Computed once per model, they feed ensembles, per-class analysis and calibration without
-    predicting again. With ``tta`` each face's probabilities are averaged with its mirror
-    image's, as :func:`predict_probabilities` does.
+    predicting again. With ``tta`` each face's probabilities are averaged over the views
+    :func:`tta_views` names (``True``: the face and its mirror image), as
+    :func:`predict_probabilities` does.
     """
+    views = tta_views(tta)
     probabilities = {}
     for name in names:
-        alone = reference_predictions(name, data, models_dir=models_dir)
-        if tta:
-            alone = (alone + reference_predictions(name, data, mirrored=True,
-                                                   models_dir=models_dir)) / 2
-        probabilities[name] = np.asarray(alone, np.float64)
+        total = None
+        for down, right, mirrored in views:
+            view = reference_predictions(name, data, mirrored=mirrored, shift=(down, right),
+                                         models_dir=models_dir)
+            total = view if total is None else total + view
+        probabilities[name] = np.asarray(total / len(views), np.float64)
     return probabilities
 
 
 def reference_predictions(name: str, data: FerData, mirrored: bool = False,
-                          models_dir: str | Path | None = None) -> np.ndarray:
-    """A saved reference model's raw class probabilities (N, 7) on ``data``'s faces, or on
-    their mirror images with ``mirrored`` (recorded denoising applied).
+                          models_dir: str | Path | None = None,
+                          shift: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A saved reference model's raw class probabilities (N, 7) on ``data``'s faces, on
+    their mirror images with ``mirrored``, or on the faces moved by ``shift`` (pixels down,
+    right; :func:`fer_core.models.shifted`) (recorded denoising applied).
 
     The result is cached under the cache folder (:func:`fer_core.config.cache_dir`), keyed by
     the model file, its record and the faces' pixels, so a chapter executed twice (the tests'
@@ -295,7 +339,7 @@ def reference_predictions(name: str, data: FerData, mirrored: bool = False,
     FileNotFoundError
         When the model is not there (the message lists those that are).
     """
-    cached = _predictions_cache_file(name, data, mirrored, models_dir)
+    cached = _predictions_cache_file(name, data, mirrored, models_dir, shift)
     if cached is not None and cached.is_file():
         try:
             return np.load(cached)
@@ -303,7 +347,7 @@ def reference_predictions(name: str, data: FerData, mirrored: bool = False,
             cached.unlink(missing_ok=True)  # a broken cache is recomputed, never trusted
     model, _, inputs = _model_and_its_inputs(name, data, models_dir)
     pixels = as_model_input(inputs.model_input())
-    probabilities = np.asarray(model.predict(flipped(pixels) if mirrored else pixels,
+    probabilities = np.asarray(model.predict(_view(pixels, *shift, mirrored),
                                              batch_size=256, verbose=0), np.float32)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -320,7 +364,8 @@ def _record_if_any(name: str, models_dir: str | Path | None) -> dict:
 
 
 def _predictions_cache_file(name: str, data: FerData, mirrored: bool,
-                            models_dir: str | Path | None) -> Path | None:
+                            models_dir: str | Path | None,
+                            shift: tuple[int, int] = (0, 0)) -> Path | None:
     """Where :func:`reference_predictions` keeps one model's probabilities on some faces;
     ``None`` when there is no model file to key them by."""
     model_file = store.models_dir(models_dir) / f"{name}.keras"
@@ -332,7 +377,10 @@ def _predictions_cache_file(name: str, data: FerData, mirrored: bool,
     if record_file.is_file():
         digest.update(record_file.read_bytes())
     images = np.ascontiguousarray(data.images)
-    digest.update(f"{images.shape} {images.dtype} mirrored={mirrored}".encode())
+    view = f"{images.shape} {images.dtype} mirrored={mirrored}"
+    if any(shift):  # unshifted views keep the keys they had before shifts existed
+        view += f" shift={tuple(int(pixels) for pixels in shift)}"
+    digest.update(view.encode())
     digest.update(images.tobytes())
     return cache_dir() / "predictions" / f"{name}-{digest.hexdigest()[:24]}.npy"
 

@@ -64,6 +64,30 @@ def flipped(pixels: np.ndarray) -> np.ndarray:
     return np.asarray(pixels)[:, :, ::-1]
 
 
+def shifted(pixels: np.ndarray, down: int, right: int) -> np.ndarray:
+    """Faces moved ``down`` and ``right`` pixels (negative: up, left), the uncovered border
+    black: what the training crop augmentation (:attr:`Augmentation.crop`) does at random,
+    and the one definition of shift test-time augmentation."""
+    pixels = np.asarray(pixels)
+    height, width = pixels.shape[1:3]
+    if abs(down) >= height or abs(right) >= width:
+        raise ValueError(f"A shift of ({down}, {right}) pixels moves a {height}x{width} face "
+                         "out of the picture; use shifts smaller than the face.")
+    moved = np.zeros_like(pixels)
+    rows_to, rows_from = _overlap(down, height)
+    columns_to, columns_from = _overlap(right, width)
+    moved[:, rows_to, columns_to] = pixels[:, rows_from, columns_from]
+    return moved
+
+
+def _overlap(offset: int, size: int) -> tuple[slice, slice]:
+    """Where the pixels of a line of ``size`` land after moving ``offset``, and where they
+    come from."""
+    if offset >= 0:
+        return slice(offset, size), slice(0, size - offset)
+    return slice(0, size + offset), slice(-offset, size)
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """The study's augmentation, each part switchable (0 or False turns it off).

@@ -57,6 +57,10 @@ def test_cli_train_and_evaluate_match_the_library(source, tmp_path, capsys, monk
     printed = capsys.readouterr().out
     metrics, _ = evaluate.evaluate_reference("tiny", splits.test, tta=True, models_dir=models_dir)
     assert evaluate.metrics_table({"tiny": metrics}).to_string() in printed
+    assert cli.main(["evaluate", "tiny", "--tta", "shifts"]) == 0
+    metrics, _ = evaluate.evaluate_reference("tiny", splits.test, tta="shifts",
+                                             models_dir=models_dir)
+    assert evaluate.metrics_table({"tiny": metrics}).to_string() in capsys.readouterr().out
 
 
 def test_cli_train_refuses_a_negative_subset(source, capsys):

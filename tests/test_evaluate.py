@@ -182,6 +182,48 @@ def test_predict_probabilities_with_tta_averages_the_flipped_faces(tiny_model):
     np.testing.assert_allclose(with_tta.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_shifted_faces_move_whole_and_the_border_turns_black():
+    from fer_core.models import shifted
+
+    faces = np.arange(2 * 48 * 48, dtype=np.float32).reshape(2, 48, 48, 1) + 1
+    down = shifted(faces, 3, 0)
+    np.testing.assert_array_equal(down[:, 3:], faces[:, :-3])
+    assert not down[:, :3].any()  # the uncovered rows are black, as in the training crop
+    left = shifted(faces, 0, -2)
+    np.testing.assert_array_equal(left[:, :, :-2], faces[:, :, 2:])
+    assert not left[:, :, -2:].any()
+    np.testing.assert_array_equal(shifted(faces, 0, 0), faces)
+    np.testing.assert_array_equal(shifted(shifted(faces, -1, 2), 1, -2)[:, 1:-1, 2:-2],
+                                  faces[:, 1:-1, 2:-2])  # and back, away from the border
+    with pytest.raises(ValueError, match="smaller than the face"):
+        shifted(faces, 48, 0)
+
+
+def test_shift_tta_averages_ten_views_of_each_face(tiny_model):
+    from fer_core.evaluate import TTA_VIEWS, tta_views
+    from fer_core.models import flipped, shifted
+
+    views = tta_views("shifts")
+    assert len(views) == len(set(views)) == 10 and views == TTA_VIEWS["shifts"]
+    assert tta_views(True) == tta_views("flip") and tta_views(False) == tta_views("none")
+    pixels = np.random.default_rng(1).uniform(0, 255, (4, 48, 48, 1)).astype(np.float32)
+    by_hand = np.mean([predict_probabilities(
+        tiny_model, flipped(shifted(pixels, down, right)) if mirrored
+        else shifted(pixels, down, right)) for down, right, mirrored in views], axis=0)
+    with_shifts = predict_probabilities(tiny_model, pixels, tta="shifts")
+    np.testing.assert_allclose(with_shifts, by_hand, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(with_shifts, predict_probabilities(tiny_model, pixels, tta=True),
+                           atol=1e-4)  # the shifted views are other inputs
+    np.testing.assert_allclose(with_shifts.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("setting", ["ten-crop", "Flip", 2])
+def test_unknown_tta_setting_is_refused_with_the_known_ones(tiny_model, setting):
+    with pytest.raises(ValueError, match=r"Unknown test-time augmentation.*'shifts'"):
+        predict_probabilities(tiny_model, np.zeros((1, 48, 48, 1), np.float32) + 9,
+                              tta=setting)
+
+
 def test_predict_probabilities_takes_ferdata_and_plain_images(tiny_model):
     rng = np.random.default_rng(1)
     data = FerData(rng.integers(0, 256, (4, 48, 48), dtype=np.uint8), np.arange(4),
@@ -471,6 +513,23 @@ def test_reference_predictions_are_cached_and_equal_a_fresh_prediction(
         predict_probabilities(tiny_model, data, tta=True))
     with pytest.raises(AssertionError, match="cache should have answered"):
         evaluate.reference_predictions("alpha", _random_faces(20, 7), models_dir=tmp_path)
+
+
+def test_shifted_views_are_cached_apart_and_average_like_predicting(tmp_path, tiny_model,
+                                                                    cache_folder):
+    from fer_core import evaluate
+
+    data = _random_faces(10, 11)
+    tiny_model.save(tmp_path / "alpha.keras")
+    flips = evaluate.reference_probabilities(["alpha"], data, tta=True, models_dir=tmp_path)
+    keys_before = sorted((cache_folder / "predictions").glob("alpha-*.npy"))
+    ten = evaluate.reference_probabilities(["alpha"], data, tta="shifts", models_dir=tmp_path)
+    keys_after = sorted((cache_folder / "predictions").glob("alpha-*.npy"))
+    assert len(keys_before) == 2 and len(keys_after) == 10  # one file per view
+    assert set(keys_before) <= set(keys_after)  # the unshifted views kept their keys
+    np.testing.assert_allclose(ten["alpha"], predict_probabilities(tiny_model, data, tta="shifts"),
+                               rtol=1e-5, atol=1e-7)
+    assert not np.allclose(ten["alpha"], flips["alpha"], atol=1e-4)
 
 
 def test_reference_predictions_recompute_for_a_new_model_or_a_broken_cache(
