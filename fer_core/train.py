@@ -29,6 +29,10 @@ from fer_core.config import CLASS_NAMES, SEED, Profile, get_profile, set_seeds
 from fer_core.config import models_dir as configured_models_dir
 from fer_core.config import runs_dir as config_runs_dir
 from fer_core.data import FerData, Splits
+
+# Imported with the rest, not when a run saves: a long run saves hours after it started, and a
+# module edited in between (an editable install) must not fail its save step.
+from fer_core.evaluate import evaluate_model
 from fer_core.models import MODEL_BUILDERS, Augmentation, available_models, build_model
 from fer_core.store import load_model_file
 
@@ -607,8 +611,6 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
     The record holds the test metrics, the validation curve, the config, the exact command,
     seed, data checksum, git commit, training time and hardware.
     """
-    from fer_core.evaluate import evaluate_model
-
     name = name or result.config.model
     models_dir = Path(models_dir) if models_dir is not None else configured_models_dir()
     models_dir.mkdir(parents=True, exist_ok=True)
