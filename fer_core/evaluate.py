@@ -51,6 +51,12 @@ TTA_VIEWS = {
                     for mirrored in (False, True)),
 }
 
+# The accuracy campaign's goals (README, "Accuracy targets"): test accuracy in %, except the
+# speed goal, faces per second on 2 CPU cores.
+CAMPAIGN_TARGETS = {"best single model, no TTA": 68.0, "best ensemble": 71.0,
+                    "attention U-Net": 66.0, "at most 60k parameters": 66.0,
+                    "best single model, faces/s": 500.0}
+
 
 @dataclass
 class Metrics:
@@ -636,4 +642,57 @@ def results_table(names: Sequence[str], models_dir: str | Path | None = None) ->
             "epochs": lineage.get("epochs", record.get("config", {}).get("epochs")),
             "s/epoch": record.get("seconds_per_epoch"),
             "CPU": record.get("hardware", {}).get("cpu", "?")}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def chosen_by_validation(names: Sequence[str], models_dir: str | Path | None = None) -> str:
+    """The model whose record holds the highest validation accuracy of its training run.
+
+    The choice a reader could make before ever seeing a test label: each record keeps the
+    validation curve its run's checkpoint was chosen on.
+
+    Raises
+    ------
+    ValueError
+        When ``names`` is empty or a record has no validation curve.
+    """
+    if not names:
+        raise ValueError("chosen_by_validation needs at least one model name.")
+    best = {}
+    for name in names:
+        curve = read_record(name, models_dir).get("validation_curve") or {}
+        if not curve.get("val_accuracy"):
+            raise ValueError(f"The record of '{name}' has no validation curve; retrain it with "
+                             "fer-core train, which records one.")
+        best[name] = max(curve["val_accuracy"])
+    return max(best, key=best.get)
+
+
+def target_table(measured: dict[str, tuple[str, float]]) -> pd.DataFrame:
+    """Each campaign target (:data:`CAMPAIGN_TARGETS`) next to what was measured for it.
+
+    Parameters
+    ----------
+    measured : dict
+        Target name -> (what reached it, measured value in the target's unit).
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per target: ``goal``, ``measured``, ``margin`` (measured minus goal),
+        ``met`` and ``by`` (what was measured).
+
+    Raises
+    ------
+    ValueError
+        For a target name that is not a campaign target.
+    """
+    unknown = sorted(set(measured) - set(CAMPAIGN_TARGETS))
+    if unknown:
+        raise ValueError(f"Unknown target(s) {unknown}; the campaign's targets are "
+                         f"{list(CAMPAIGN_TARGETS)}.")
+    rows = {target: {"goal": CAMPAIGN_TARGETS[target], "measured": round(value, 1),
+                     "margin": round(value - CAMPAIGN_TARGETS[target], 1),
+                     "met": bool(value >= CAMPAIGN_TARGETS[target]), "by": by}
+            for target, (by, value) in measured.items()}
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -11,6 +11,8 @@ import pytest
 from fer_core.config import CLASS_NAMES
 from fer_core.data import FerData
 from fer_core.evaluate import (
+    CAMPAIGN_TARGETS,
+    chosen_by_validation,
     confused_examples,
     ensemble,
     ensemble_table,
@@ -23,6 +25,7 @@ from fer_core.evaluate import (
     recorded_benchmark,
     recorded_speeds,
     score,
+    target_table,
 )
 
 K = len(CLASS_NAMES)
@@ -586,3 +589,29 @@ def test_weight_difference_is_zero_for_the_same_model_and_finds_a_change(tiny_mo
                               keras.layers.Dense(K, use_bias=False)])
     with pytest.raises(ValueError, match="different architectures"):
         weight_difference(tiny_model, other)
+
+
+def test_chosen_by_validation_reads_each_records_best_epoch(tmp_path):
+    curves = {"steady": [0.60, 0.62, 0.63], "peaked": [0.55, 0.65, 0.50]}
+    for name, val in curves.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"validation_curve": {"val_accuracy": val}}))
+    # the peak counts, not the last epoch: that is the checkpoint its run kept
+    assert chosen_by_validation(["steady", "peaked"], tmp_path) == "peaked"
+    (tmp_path / "bare.json").write_text(json.dumps({"test": {}}))
+    with pytest.raises(ValueError, match="no validation curve"):
+        chosen_by_validation(["steady", "bare"], tmp_path)
+    with pytest.raises(ValueError, match="at least one"):
+        chosen_by_validation([], tmp_path)
+
+
+def test_target_table_says_which_targets_were_met():
+    table = target_table({"best ensemble": ("a + b", 71.04),
+                          "best single model, no TTA": ("a", 67.31)})
+    assert table.loc["best ensemble", "met"] and table.loc["best ensemble", "margin"] == 0.0
+    assert not table.loc["best single model, no TTA", "met"]
+    assert table.loc["best single model, no TTA", "margin"] == -0.7
+    assert table.loc["best single model, no TTA", "goal"] == CAMPAIGN_TARGETS[
+        "best single model, no TTA"]
+    with pytest.raises(ValueError, match="Unknown target"):
+        target_table({"best model": ("a", 70.0)})
