@@ -20,7 +20,7 @@ from fer_core.evaluate import results_table
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 MODELS = ["baseline", "attention_unet", "attention_unet_long", "attention_unet_long2",
-          "compact_cnn", "vit", "vgg_cnn", "vgg_cnn_wide"]
+          "compact_cnn", "vit", "vgg_cnn", "vgg_cnn_wide", "vgg_cnn_distilled"]
 
 
 def table_markdown(names: list[str] | None = None) -> str:
