@@ -4,12 +4,24 @@
 # Usage: FER2013_PATH=path/to/fer2013.zip bash scripts/train_references.sh [step ...]
 set -euo pipefail
 export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
-steps=("${@:-outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations vit transfer learning_curve compact compact_residual compact_residual_64 vgg_cnn vgg_cnn_wide compact_residual_plain compact_residual_patient}")
+# With no arguments: every committed model, teachers before their students. A --long-run step
+# listed twice trains two cycles; snapshot_<name> keeps a finished cycle before the next
+# replaces it (models/snapshots/<name>_cycle<k>).
+all_steps="outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations
+  vit transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide compact
+  compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
+  vgg_cnn_distilled attention_unet_distilled attention_unet_recipe recipes noise_pair
+  vgg_cnn_ferplus"
+steps=("${@:-$all_steps}")
 # The compact models' recipe: light regularization, since the first compact recipe underfit.
 compact_recipe=(--profile full --exclude-outliers --precision auto --label-smoothing 0.1
                 --learning-rate 2e-3 --epochs 60 --option dropout=0.1 --augment translation=0
                 --augment zoom=0 --augment rotation=0.03 --augment crop=4
                 --models-dir models/compact)
+# The campaign's recipe for the attention U-Net (vgg_cnn's, at the study's width 16).
+unet_recipe=(--profile full --exclude-outliers --long-run --epochs 50 --precision auto --width 16
+             --label-smoothing 0.1 --weight-decay 0.05 --augment translation=0 --augment zoom=0
+             --augment rotation=0.03 --augment crop=4 --augment erasing=0.25)
 for step in ${steps[@]}; do
   echo "=== $step: $(date -u +%H:%M:%S)"
   case "$step" in
@@ -40,12 +52,14 @@ for step in ${steps[@]}; do
       # augmentation lost 1.7 validation points in the 15-epoch proxy runs), vgg_cnn's 50-epoch
       # cycle, and the four-model ensemble as teacher (distillation added 2 test points to the
       # compact residual network). About 50 s per epoch alone: 45 min.
-      fer-core train attention_unet --profile full --exclude-outliers --long-run --epochs 50 \
-        --precision auto --width 16 --label-smoothing 0.1 --weight-decay 0.05 \
-        --augment translation=0 --augment zoom=0 --augment rotation=0.03 --augment crop=4 \
-        --augment erasing=0.25 \
+      fer-core train attention_unet "${unet_recipe[@]}" \
         --soft-targets ensemble:attention_unet+snapshots/vgg_cnn_cycle1+vgg_cnn+vgg_cnn_wide \
         --soft-weight 0.8 --soft-temperature 4 --name attention_unet_distilled ;;
+    attention_unet_recipe)
+      # attention_unet_distilled's twin from the labels alone (same recipe, seed and cycles):
+      # the pair separates what the recipe paid from what the teacher paid, and a U-Net that
+      # did not learn from the VGG ensemble may err on other faces than its members.
+      fer-core train attention_unet "${unet_recipe[@]}" --name attention_unet_recipe ;;
     vit)
       # The baseline's recipe and budget (30 epochs, same augmentation and data).
       fer-core train vit --profile full --exclude-outliers --precision auto ;;
@@ -188,6 +202,12 @@ for step in ${steps[@]}; do
         --precision auto --label-smoothing 0.1 --weight-decay 0.05 --augment translation=0 \
         --augment zoom=0 --augment rotation=0.03 --augment crop=4 --augment erasing=0.25 \
         --soft-targets ferplus --soft-weight 1 --models-dir models/ferplus --name vgg_cnn_ferplus ;;
+    snapshot_*)
+      name=${step#snapshot_}
+      cycle=$(python -c "import json; print(json.load(open('models/$name.json'))['lineage']['cycles'])")
+      mkdir -p models/snapshots
+      cp "models/$name.keras" "models/snapshots/${name}_cycle$cycle.keras"
+      cp "models/$name.json" "models/snapshots/${name}_cycle$cycle.json" ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
 done
