@@ -10,7 +10,8 @@ export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
 all_steps="outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations
   vit transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide compact_cnn
   compact compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
-  vgg_cnn_distilled attention_unet_distilled recipes noise_pair
+  vgg_cnn_distilled attention_unet_distilled snapshot_attention_unet_distilled
+  attention_unet_distilled recipes noise_pair
   vgg_cnn_ferplus"
 steps=("${@:-$all_steps}")
 # The compact models' recipe: light regularization, since the first compact recipe underfit.
@@ -215,7 +216,17 @@ for step in ${steps[@]}; do
       cycle=$(python -c "import json; print(json.load(open('models/$name.json'))['lineage']['cycles'])")
       mkdir -p models/snapshots
       cp "models/$name.keras" "models/snapshots/${name}_cycle$cycle.keras"
-      cp "models/$name.json" "models/snapshots/${name}_cycle$cycle.json" ;;
+      python - "$name" "$cycle" <<'PYTHON'
+import json, sys
+name, cycle = sys.argv[1], sys.argv[2]
+record = json.load(open(f"models/{name}.json"))
+record["name"] = f"{name}_cycle{cycle}"
+record["note"] = (f"Cycle {cycle} of {name}, kept as a snapshot before the next cycle "
+                  f"(a warm restart) replaces models/{name}.keras.")
+with open(f"models/snapshots/{name}_cycle{cycle}.json", "w") as file:
+    json.dump(record, file, indent=2)
+PYTHON
+      ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
 done
