@@ -11,7 +11,7 @@ all_steps="outliers baseline attention_unet attention_unet_long attention_unet_l
   vit transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide compact_cnn
   compact compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
   vgg_cnn_distilled attention_unet_distilled snapshot_attention_unet_distilled
-  attention_unet_distilled recipes noise_pair
+  attention_unet_distilled attention_unet_distilled recipes noise_pair
   vgg_cnn_ferplus"
 steps=("${@:-$all_steps}")
 # The compact models' recipe: light regularization, since the first compact recipe underfit.
