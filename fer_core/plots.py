@@ -142,20 +142,26 @@ def line_plot(frame: pd.DataFrame, x: str, y: str, hue: str | None = None,
     return figure
 
 
-def training_curves(histories: dict[str, dict[str, list[float]]]) -> plt.Figure:
-    """Loss and accuracy per epoch (training dashed, validation solid) for several runs."""
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+def training_curves(histories: dict[str, dict[str, list[float]]],
+                    metrics: tuple[str, ...] = ("loss", "accuracy")) -> plt.Figure:
+    """Each metric per epoch (training dashed, validation solid) for several runs.
+
+    ``metrics=("accuracy",)`` leaves out the losses, e.g. for distilled runs recorded before
+    their validation loss included the teacher (it is not comparable with the training loss).
+    """
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.4), squeeze=False)
+    axes = axes[0]
     colours = sns.color_palette("colorblind", len(histories))
     for colour, (name, history) in zip(colours, histories.items(), strict=True):
-        for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for axis, metric in zip(axes, metrics, strict=True):
             if metric in history:
                 axis.plot(history[metric], linestyle="--", color=colour, alpha=0.6)
             if f"val_{metric}" in history:
                 axis.plot(history[f"val_{metric}"], color=colour, label=name)
-    for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
+    for axis, metric in zip(axes, metrics, strict=True):
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
-    axes[1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7)
     axes[0].set_title("dashed: training, solid: validation")
     figure.tight_layout()
     return figure

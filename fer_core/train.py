@@ -410,8 +410,14 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     if mixing is not None:  # training batches only: validation faces are never mixed
         train_data = train_data.map(mixing)
     validation_targets = keras.utils.to_categorical(data.validation.labels, len(CLASS_NAMES))
-    if soft is not None:  # validation is judged on its labels: the soft part repeats them
-        validation_targets = np.concatenate([validation_targets, validation_targets], axis=1)
+    if soft is not None:
+        # The teacher's view of the validation faces too, so that validation loss is the
+        # training objective (with the label repeated, a softened student is scored against a
+        # one-hot target and the two loss curves land on different scales). Checkpoints are
+        # still chosen by accuracy on the labels alone.
+        validation_targets = np.concatenate(
+            [validation_targets,
+             distill.soft_target_matrix(config.soft_targets, data.validation)], axis=1)
     validation = (data.validation.model_input(), validation_targets)
     # Without a folder, checkpoints go to a fresh temporary one: nothing to resume, nothing left
     # in the reader's working directory.

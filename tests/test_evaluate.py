@@ -483,6 +483,22 @@ def test_recipe_deltas_draws_one_bar_per_run_and_split():
     assert banded.get_xlim()[0] < -1.2 and banded.get_xlim()[1] > 1.2
 
 
+def test_training_curves_draw_each_metric_for_each_run():
+    from fer_core.plots import training_curves
+
+    histories = {"a": {"loss": [2.0, 1.0], "val_loss": [2.5, 1.5],
+                       "accuracy": [0.3, 0.6], "val_accuracy": [0.25, 0.5]},
+                 "b": {"accuracy": [0.4, 0.7], "val_accuracy": [0.35, 0.55]}}
+    both = training_curves(histories)
+    assert [axis.get_ylabel() for axis in both.axes] == ["loss", "accuracy"]
+    assert len(both.axes[0].lines) == 2 and len(both.axes[1].lines) == 4  # b has no loss
+    only = training_curves(histories, metrics=("accuracy",))
+    assert [axis.get_ylabel() for axis in only.axes] == ["accuracy"]
+    validation = [line for line in only.axes[0].lines if line.get_linestyle() == "-"]
+    assert [list(line.get_ydata()) for line in validation] == [[0.25, 0.5], [0.35, 0.55]]
+    assert [t.get_text() for t in only.axes[0].get_legend().get_texts()] == ["a", "b"]
+
+
 def _random_faces(count: int, seed: int) -> FerData:
     rng = np.random.default_rng(seed)
     return FerData(rng.integers(0, 256, (count, 48, 48), dtype=np.uint8),
