@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="CutMix on training batches, mixing factor up to FACTOR")
     train.add_argument("--soft-temperature", type=float,
                        help="temperature of both distributions (default 1)")
+    train.add_argument("--refit", action="store_true",
+                       help="train on the training and validation faces together and keep the "
+                       "last epoch: the final run of a recipe chosen on validation")
     train.add_argument("--run-dir", help="checkpoint folder (default: <name> under $FER_RUNS_DIR "
                        "or ~/.cache/fer_core/runs, outside the work tree); resumes")
     train.add_argument("--long-run", action="store_true",
@@ -175,7 +178,8 @@ def _train(arguments: argparse.Namespace) -> int:
         class_weights=arguments.class_weights, exclude_outliers=arguments.exclude_outliers,
         denoise=arguments.denoise, precision=arguments.precision,
         distribute=arguments.distribute, optimizer=arguments.optimizer, ema=arguments.ema,
-        augmentation=_model_options(arguments.augment), model_options=options, **changes)
+        refit=arguments.refit, augmentation=_model_options(arguments.augment),
+        model_options=options, **changes)
     name = arguments.name or arguments.model
     models_dir = Path(arguments.models_dir) if arguments.models_dir else config.models_dir()
     run_dir = Path(arguments.run_dir) if arguments.run_dir else config.runs_dir() / name

@@ -130,6 +130,28 @@ class FerData:
         return FerData(self.images[index], self.labels[index], self.ids[index],
                        self.usage[index], self.checksum, list(self.notes), self.pixels_checksum)
 
+    def joined(self, other: FerData) -> FerData:
+        """These images followed by ``other``'s, e.g. the training split and the validation split
+        for a final refit.
+
+        Raises
+        ------
+        ValueError
+            When the two come from different datasets (checksums) or share an image id, since a
+            face counted twice would weigh double in training.
+        """
+        if (other.checksum, other.pixels_checksum) != (self.checksum, self.pixels_checksum):
+            raise ValueError("Cannot join images of two different datasets (their checksums "
+                             "differ): load both from the same archive.")
+        shared = set(self.ids.tolist()) & set(other.ids.tolist())
+        if shared:
+            raise ValueError(f"{len(shared)} image ids are in both sets (e.g. "
+                             f"{sorted(shared)[:3]}): join disjoint sets only.")
+        notes = list(dict.fromkeys(self.notes + other.notes))
+        return FerData(*(np.concatenate([getattr(self, part), getattr(other, part)])
+                         for part in ("images", "labels", "ids", "usage")),
+                       self.checksum, notes, self.pixels_checksum)
+
     def head(self, count: int | None, seed: int = SEED) -> FerData:
         """Return a seeded random subset of ``count`` images (all of them when None).
 

@@ -660,7 +660,12 @@ def chosen_by_validation(names: Sequence[str], models_dir: str | Path | None = N
         raise ValueError("chosen_by_validation needs at least one model name.")
     best = {}
     for name in names:
-        curve = read_record(name, models_dir).get("validation_curve") or {}
+        record = read_record(name, models_dir)
+        curve = record.get("validation_curve") or {}
+        if record.get("config", {}).get("refit"):
+            raise ValueError(f"'{name}' is a refit: it trained on the validation faces, so they "
+                             "cannot choose it. Choose among the runs that held them out, then "
+                             "refit the chosen recipe.")
         if not curve.get("val_accuracy"):
             raise ValueError(f"The record of '{name}' has no validation curve; retrain it with "
                              "fer-core train, which records one.")

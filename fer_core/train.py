@@ -91,6 +91,11 @@ class TrainConfig:
     soft_weight, soft_temperature : float
         Weight ``w`` of the soft term (the label's cross-entropy gets ``1 - w``) and the
         temperature ``T`` both distributions are softened at.
+    refit : bool
+        Train on the training and validation splits together: the final refit of a recipe
+        already chosen on the validation faces (scikit-learn's ``refit``). No faces are left to
+        choose an epoch with, so the run ends with its last epoch, and its record has no
+        validation curve; the outlier filter still applies to the training split only.
     mixup, cutmix : float
         Batch-level augmentations of the training batches only (0: off; at most one of the
         two): MixUp blends pairs of faces and their labels with a Beta(alpha, alpha) weight
@@ -122,6 +127,7 @@ class TrainConfig:
     soft_temperature: float = 1.0
     mixup: float = 0.0
     cutmix: float = 0.0
+    refit: bool = False
 
     def __post_init__(self) -> None:
         """Refuse impossible settings at once, naming the option, before any folder is made."""
@@ -349,12 +355,14 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 
 
 def prepare_training_data(splits: Splits, config: TrainConfig) -> Splits:
-    """Apply the run's data switches: outlier filter, subset, denoising."""
+    """Apply the run's data switches: outlier filter, refit, subset, denoising."""
     from fer_core import denoise, outliers  # lazily: OpenCV work only when switched on
 
     train = splits.train
     if config.exclude_outliers:
         train = outliers.exclude_outliers(train)
+    if config.refit:
+        train = train.joined(splits.validation)
     train = train.head(config.train_subset, config.seed)
     prepared = Splits(train, splits.validation, splits.test)
     return denoise.denoise_splits(prepared) if config.denoise else prepared
@@ -410,7 +418,7 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
     if mixing is not None:  # training batches only: validation faces are never mixed
         train_data = train_data.map(mixing)
     validation_targets = keras.utils.to_categorical(data.validation.labels, len(CLASS_NAMES))
-    if soft is not None:
+    if soft is not None and not config.refit:
         # The teacher's view of the validation faces too, so that validation loss is the
         # training objective (with the label repeated, a softened student is scored against a
         # one-hot target and the two loss curves land on different scales). Checkpoints are
@@ -418,7 +426,8 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
         validation_targets = np.concatenate(
             [validation_targets,
              distill.soft_target_matrix(config.soft_targets, data.validation)], axis=1)
-    validation = (data.validation.model_input(), validation_targets)
+    # A refit trains on the validation faces, so scoring them would only repeat training accuracy
+    validation = None if config.refit else (data.validation.model_input(), validation_targets)
     # Without a folder, checkpoints go to a fresh temporary one: nothing to resume, nothing left
     # in the reader's working directory.
     run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"fer-{config.model}-"))
@@ -439,10 +448,12 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
               validation_batch_size=256, callbacks=callbacks, verbose=verbose)
     seconds = earlier_seconds + time.perf_counter() - start
     # With EMA the averaged weights (swapped in by fit at its end) are the result; otherwise the
-    # best epoch on validation.
+    # best epoch on validation (a refit has none, so it keeps its last epoch).
     if (run_dir / "best.weights.h5").exists() and not config.ema:
         model.load_weights(run_dir / "best.weights.h5")
     history = pd.read_csv(run_dir / "history.csv").drop_duplicates("epoch", keep="last")
+    # Keras' CSV log adds empty val_ columns to a run without validation data
+    history = history.dropna(axis=1, how="all")
     per_epoch = float(np.median(timer.durations)) if timer.durations else float("nan")
     keras.mixed_precision.set_global_policy("float32")
     return TrainResult(model, history.reset_index(drop=True), config, seconds, per_epoch,

@@ -66,3 +66,20 @@ def test_cli_train_and_evaluate_match_the_library(source, tmp_path, capsys, monk
 def test_cli_train_refuses_a_negative_subset(source, capsys):
     assert cli.main(["train", "baseline", "--profile", "smoke", "--train-subset", "-3"]) == 2
     assert "train_subset must be" in capsys.readouterr().err
+
+
+def test_cli_train_refit_reaches_the_config(source, tmp_path, monkeypatch):
+    seen = []
+
+    class StopError(Exception):
+        pass
+
+    def train_model(splits, config, run_dir, verbose):
+        seen.append(config)
+        raise StopError
+
+    monkeypatch.setattr(train, "train_model", train_model)
+    with pytest.raises(StopError):
+        cli.main(["train", "baseline", "--profile", "smoke", "--refit",
+                  "--models-dir", str(tmp_path / "models")])
+    assert seen[0].refit

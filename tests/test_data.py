@@ -589,3 +589,19 @@ def test_repeated_ids_get_their_class_with_a_linear_count():
                for label, name in ((0, "a"), (3, "a"), (3, "b"))]
     assembled = fer_data._assemble(records, [])
     assert assembled.ids.tolist() == ["a@angry", "a@happy", "b"]
+
+
+def test_joined_appends_disjoint_sets_of_one_dataset_and_refuses_others():
+    splits = split_data(synthetic.synthetic_dataset(train=40, test=7, seed=3))
+    joined = splits.train.joined(splits.validation)
+    assert len(joined) == len(splits.train) + len(splits.validation)
+    np.testing.assert_array_equal(joined.images[len(splits.train):], splits.validation.images)
+    np.testing.assert_array_equal(joined.labels[:len(splits.train)], splits.train.labels)
+    assert joined.checksum == splits.train.checksum
+    assert joined.pixels_checksum == splits.train.pixels_checksum
+    with pytest.raises(ValueError, match="in both sets"):
+        splits.train.joined(splits.train.select(np.arange(2)))
+    other = splits.validation.select(np.arange(len(splits.validation)))
+    other.checksum = "another archive"
+    with pytest.raises(ValueError, match="different datasets"):
+        splits.train.joined(other)

@@ -617,6 +617,11 @@ def test_chosen_by_validation_reads_each_records_best_epoch(tmp_path):
     (tmp_path / "bare.json").write_text(json.dumps({"test": {}}))
     with pytest.raises(ValueError, match="no validation curve"):
         chosen_by_validation(["steady", "bare"], tmp_path)
+    # a refit trained on the validation faces: its own curve, if any, must not choose it
+    (tmp_path / "refit.json").write_text(json.dumps(
+        {"config": {"refit": True}, "validation_curve": {"val_accuracy": [0.99]}}))
+    with pytest.raises(ValueError, match="is a refit"):
+        chosen_by_validation(["steady", "refit"], tmp_path)
     with pytest.raises(ValueError, match="at least one"):
         chosen_by_validation([], tmp_path)
 

@@ -270,6 +270,51 @@ def test_prepare_training_data_applies_subset_and_denoising(tiny_splits):
         assert any("denoised" in note for note in part.notes)
 
 
+def test_refit_trains_on_training_and_validation_faces_and_keeps_its_last_epoch(
+        tiny_splits, tmp_path, monkeypatch):
+    config = TrainConfig("baseline", epochs=3, batch_size=32, augment=False, refit=True)
+    prepared = prepare_training_data(tiny_splits, config)
+    expected_ids = set(tiny_splits.train.ids) | set(tiny_splits.validation.ids)
+    assert len(prepared.train) == len(expected_ids) == 80
+    assert set(prepared.train.ids) == expected_ids  # every face once, no test face
+    assert not set(prepared.train.ids) & set(tiny_splits.test.ids)
+
+    weights_after: list[list[np.ndarray]] = []
+    original = train_module._EpochTimer.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        assert "val_accuracy" not in (logs or {})  # nothing held out is scored
+        weights_after.append([w.copy() for w in self.model.get_weights()])
+
+    monkeypatch.setattr(train_module._EpochTimer, "on_epoch_end", on_epoch_end)
+    result = train_model(tiny_splits, config, tmp_path / "refit", verbose=0)
+    assert result.train_size == 80
+    assert "val_accuracy" not in result.history.columns
+    assert not (tmp_path / "refit" / "best.weights.h5").exists()
+    assert len(weights_after) == 3
+    for kept, last in zip(result.model.get_weights(), weights_after[-1], strict=True):
+        np.testing.assert_array_equal(kept, last)
+    assert any(not np.array_equal(a, b)  # the last epoch, not an earlier one
+               for a, b in zip(weights_after[0], weights_after[-1], strict=True))
+
+
+def test_refit_with_soft_targets_needs_no_validation_targets(tiny_splits, tmp_path,
+                                                             monkeypatch):
+    seen = []
+
+    def soft_targets(source, faces, models_dir=None):
+        seen.append(len(faces))
+        return np.full((len(faces), len(CLASS_NAMES)), 1 / len(CLASS_NAMES))
+
+    monkeypatch.setattr(train_module.distill, "soft_target_matrix", soft_targets)
+    config = TrainConfig("compact_cnn", epochs=1, batch_size=32, augment=False, refit=True,
+                         soft_targets="ensemble:teacher", soft_weight=0.5)
+    result = train_model(tiny_splits, config, tmp_path / "refit", verbose=0)
+    assert seen == [80]  # the teacher's targets for the joined faces, and nothing else
+    assert np.isfinite(result.history.loss).all()
+
+
 def test_resolve_precision():
     chosen = resolve_precision("auto")
     assert chosen in ("float32", "mixed_bfloat16")
