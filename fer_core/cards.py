@@ -24,6 +24,15 @@ PIXEL_NOTES = {
 }
 
 
+def _teacher(source: str) -> str:
+    """Words for a soft-target source of :func:`fer_core.distill.soft_target_matrix`."""
+    if source.startswith("ensemble:"):
+        members = source[len("ensemble:"):].split("+")
+        return ("the ensemble " if len(members) > 1 else "") + " + ".join(
+            f"`{member}`" for member in members)
+    return "the FER+ annotators' votes" if source == "ferplus" else f"`{source}`"
+
+
 def model_card(record: dict, robustness: pd.DataFrame | None = None) -> str:
     """A Markdown model card from a reference model's record.
 
@@ -54,8 +63,19 @@ def model_card(record: dict, robustness: pd.DataFrame | None = None) -> str:
     named = (("augment", "augmentation"), ("exclude_outliers", "autoencoder outliers removed"),
              ("class_weights", "class weights"), ("denoise", "non-local-means denoising"))
     switches = [label for key, label in named if config.get(key)]
+    if config.get("augment") and config.get("augmentation"):
+        changed = ", ".join(f"{key} {value}" for key, value in config["augmentation"].items())
+        switches[0] = f"augmentation ({changed}; other settings as in chapter 4)"
     if config.get("label_smoothing"):
         switches.append(f"label smoothing {config['label_smoothing']}")
+    if config.get("soft_targets"):
+        switches.append(f"taught by {_teacher(config['soft_targets'])} (soft weight "
+                        f"{config.get('soft_weight')}, temperature "
+                        f"{config.get('soft_temperature')})")
+    if config.get("refit"):
+        switches.append("refit on the training and validation faces together, last epoch kept")
+    cycles = (f" ({lineage['cycles']} learning-rate cycles)" if lineage.get("cycles", 1) > 1
+              else "")
     lines = [
         f"### Model card: `{record['name']}`",
         "",
@@ -66,7 +86,7 @@ def model_card(record: dict, robustness: pd.DataFrame | None = None) -> str:
         f"- **Training data**: {record.get('train_images', 0):,} FER-2013 training faces "
         f"({PIXEL_NOTES.get(pixels, pixels + ' pixels')}); single web-search labels, about a "
         "third of which the ten FER+ annotators' majority does not confirm (chapter 10).",
-        f"- **Training**: {', '.join(switches) or 'no data switches'}; {epochs} epochs in "
+        f"- **Training**: {', '.join(switches) or 'no data switches'}; {epochs} epochs{cycles} in "
         f"{hours:.1f} h on {record.get('hardware', {}).get('cpu', '?')} "
         f"({record.get('hardware', {}).get('cores', '?')} cores); command "
         f"`{record.get('command', '?')}`.",

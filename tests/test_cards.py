@@ -41,3 +41,21 @@ def test_card_lists_the_worst_perturbations(record):
 def test_card_refuses_a_record_without_test_metrics():
     with pytest.raises(ValueError, match="model cards are made for trained classifiers"):
         model_card({"name": "autoencoder", "model": "autoencoder"})
+
+
+def test_card_says_how_a_taught_refit_long_run_was_trained(record):
+    taught = {**record, "config": {
+        **record["config"], "augmentation": {"crop": 4, "erasing": 0.25},
+        "soft_targets": "ensemble:vgg_cnn+vgg_cnn_wide", "soft_weight": 0.8,
+        "soft_temperature": 4.0, "refit": True},
+        "lineage": {"cycles": 3, "epochs": 150, "training_hours": 2.6}}
+    card = model_card(taught)
+    assert "augmentation (crop 4, erasing 0.25;" in card
+    assert ("taught by the ensemble `vgg_cnn` + `vgg_cnn_wide` (soft weight 0.8, temperature "
+            "4.0)") in card
+    assert "refit on the training and validation faces together" in card
+    assert "150 epochs (3 learning-rate cycles) in 2.6 h" in card
+    plain = model_card(record)
+    assert "taught by" not in plain and "refit" not in plain and "cycles" not in plain
+    assert "taught by the FER+ annotators' votes" in model_card(
+        {**record, "config": {**record["config"], "soft_targets": "ferplus"}})
