@@ -391,23 +391,6 @@ def _predictions_cache_file(name: str, data: FerData, mirrored: bool,
     return cache_dir() / "predictions" / f"{name}-{digest.hexdigest()[:24]}.npy"
 
 
-def weight_difference(first: keras.Model, second: keras.Model) -> float:
-    """The largest absolute difference between corresponding weights of two models of the same
-    architecture: 0.0 when they are the same model, bit for bit.
-
-    Raises
-    ------
-    ValueError
-        When the two models' weights do not correspond (other layers or shapes).
-    """
-    ours, theirs = first.get_weights(), second.get_weights()
-    if [w.shape for w in ours] != [w.shape for w in theirs]:
-        raise ValueError(f"{first.name} and {second.name} have different architectures (weight "
-                         "shapes differ), so their weights cannot be compared one by one.")
-    return max((float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-                for a, b in zip(ours, theirs, strict=True) if np.size(a)), default=0.0)
-
-
 def _model_and_its_inputs(name: str, data: FerData, models_dir: str | Path | None
                           ) -> tuple[keras.Model, dict, FerData]:
     """A reference model, its record, and ``data`` as it expects it (denoised if its record

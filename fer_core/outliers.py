@@ -19,6 +19,7 @@ import pandas as pd
 from fer_core.config import CLASS_NAMES, SEED, Profile, get_profile, models_dir, set_seeds
 from fer_core.data import DataError, FerData
 from fer_core.models import build_autoencoder
+from fer_core.store import save_model_file
 
 OUTLIER_FILE = models_dir() / "outliers.json"
 AUTOENCODER_FILE = OUTLIER_FILE.with_name("autoencoder.keras")
@@ -93,7 +94,7 @@ def save_autoencoder(model: keras.Model, checksum: str, path: str | Path = AUTOE
     profile = profile or get_profile()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    keras.Model(model.inputs, model.outputs, name=model.name).save(path)
+    save_model_file(model, path)
     record = {"model": "autoencoder", "profile": profile.name, "seed": SEED,
               "epochs": profile.autoencoder_epochs, "batch_size": profile.batch_size,
               "train_images": None if profile.train_subset is None else profile.train_subset,

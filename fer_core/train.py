@@ -34,7 +34,7 @@ from fer_core.data import FerData, Splits
 # module edited in between (an editable install) must not fail its save step.
 from fer_core.evaluate import evaluate_model
 from fer_core.models import MODEL_BUILDERS, Augmentation, available_models, build_model
-from fer_core.store import load_model_file
+from fer_core.store import load_model_file, save_model_file, weights_checksum
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 MODELS_DIR = configured_models_dir()
@@ -636,9 +636,7 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
     inference_start = time.perf_counter()
     result.model.predict(test.model_input()[:2048], batch_size=256, verbose=0)
     inference_rate = min(2048, len(test)) / (time.perf_counter() - inference_start)
-    # A fresh functional wrapper is uncompiled, so the file holds no optimizer state.
-    keras.Model(result.model.inputs, result.model.outputs, name=result.model.name).save(
-        models_dir / f"{name}.keras")
+    path = save_model_file(result.model, models_dir / f"{name}.keras")
     record = {
         "name": name, "model": result.config.model, "profile": profile,
         "test": metrics.summary(),
@@ -648,6 +646,7 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
         if Path(sys.argv[0]).name in ("fer-core", "__main__.py") else " ".join(sys.argv),
         "seed": result.config.seed, "data_checksum": splits.train.checksum,
         "pixels_checksum": splits.train.pixels_checksum,
+        "weights_sha256": weights_checksum(path),
         "train_images": result.train_size, "parameters": int(result.model.count_params()),
         "git_commit": result.git_commit, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime()),
@@ -661,4 +660,4 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
     if splits.train.checksum not in record["lineage"]["data_checksums"]:
         record["lineage"]["data_checksums"].append(splits.train.checksum)
     (models_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    return models_dir / f"{name}.keras"
+    return path

@@ -211,6 +211,9 @@ for step in ${steps[@]}; do
       # Issue 14: does training with pixel noise buy robustness, and at what clean cost? The
       # baseline's reference recipe (30 epochs) on the original pixels, with and without
       # Gaussian pixel noise of standard deviation 10 gray levels; chapter 11 compares them.
+      # baseline_clean is the baseline step's command under another name: its weights came out
+      # identical to models/baseline.keras, so only its record (weights_sha256) is committed and
+      # chapter 4 checks the checksum; chapter 11 compares baseline_noise with baseline itself.
       common=(--profile full --exclude-outliers --precision auto --models-dir models/robustness)
       fer-core train baseline "${common[@]}" --name baseline_clean
       fer-core train baseline "${common[@]}" --augment noise=10 --name baseline_noise ;;

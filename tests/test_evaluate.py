@@ -591,22 +591,6 @@ def test_a_model_in_a_subfolder_is_named_by_its_relative_path(tmp_path, tiny_mod
         evaluate.reference_predictions("snapshots/beta", data, models_dir=tmp_path)
 
 
-def test_weight_difference_is_zero_for_the_same_model_and_finds_a_change(tiny_model):
-    from fer_core.evaluate import weight_difference
-
-    twin = keras.models.clone_model(tiny_model)
-    twin.set_weights(tiny_model.get_weights())
-    assert weight_difference(tiny_model, twin) == 0.0
-    changed = [w.copy() for w in tiny_model.get_weights()]
-    changed[0][3, 2] += 0.25
-    twin.set_weights(changed)
-    assert weight_difference(tiny_model, twin) == pytest.approx(0.25)
-    other = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(K, use_bias=False)])
-    with pytest.raises(ValueError, match="different architectures"):
-        weight_difference(tiny_model, other)
-
-
 def test_chosen_by_validation_reads_each_records_best_epoch(tmp_path):
     curves = {"steady": [0.60, 0.62, 0.63], "peaked": [0.55, 0.65, 0.50]}
     for name, val in curves.items():

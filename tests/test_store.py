@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import keras
 import numpy as np
@@ -149,3 +150,35 @@ def test_a_folder_class_that_is_not_mapped_is_refused(tmp_path):
 
     with pytest.raises(data.DataError, match=r"Folder 'anger' .* --class-map anger=<class>"):
         data.load_labelled_folder(_face_folder(tmp_path / "other", ("anger",)))
+
+
+def test_saved_model_files_are_deflated_and_read_back_exactly(tmp_path):
+    model = build_model("compact_cnn")
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    plain = tmp_path / "plain.keras"
+    model.save(plain)
+    path = store.save_model_file(model, tmp_path / "deflated.keras")
+    with zipfile.ZipFile(path) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+        weights = archive.read("model.weights.h5")
+    assert path.stat().st_size < plain.stat().st_size
+    faces = np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 1)).astype("float32")
+    loaded = store.load_model_file(path)
+    assert getattr(loaded, "optimizer", None) is None  # no optimizer state saved
+    np.testing.assert_array_equal(loaded.predict(faces, verbose=0), model.predict(faces, verbose=0))
+    store.deflate_model_file(path)  # deflating again changes no byte of any member
+    with zipfile.ZipFile(path) as archive:
+        assert archive.read("model.weights.h5") == weights
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_weights_checksum_follows_the_weights_not_the_file(tmp_path):
+    model = build_model("compact_cnn")
+    first = store.save_model_file(model, tmp_path / "first.keras")
+    model.save(tmp_path / "stored.keras")  # another name, date and compression
+    assert store.weights_checksum(first) == store.weights_checksum(tmp_path / "stored.keras")
+    weights = model.get_weights()
+    weights[0] = weights[0] + 1e-3
+    model.set_weights(weights)
+    changed = store.save_model_file(model, tmp_path / "changed.keras")
+    assert store.weights_checksum(changed) != store.weights_checksum(first)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from fer_core import store
 from fer_core import train as train_module
 from fer_core.config import CLASS_NAMES, get_profile
 from fer_core.data import FerData, Splits, split_data
@@ -238,6 +239,7 @@ def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, split
     assert record["seconds_per_epoch"] > 0
     assert record["train_images"] == 700
     assert record["parameters"] == result.model.count_params()
+    assert record["weights_sha256"] == store.weights_checksum(path)
     assert {"cpu", "cores", "tensorflow", "keras", "backend"} <= set(record["hardware"])
     assert record["validation_curve"]["epoch"] == list(range(6))
     assert [row["class"] for row in record["per_class"]] == list(CLASS_NAMES)
