@@ -178,7 +178,7 @@ for step in ${steps[@]}; do
     vgg_cnn_wide_distilled_refit)
       # The single model the validation faces chose (vgg_cnn_wide_distilled, best validation
       # 68.3%), refit: the same recipe, teacher, seed and 50 epochs on the training and
-      # validation faces together (25% more faces), keeping the last epoch. Its validation
+      # validation faces together (about 25% more faces), keeping the last epoch. Its validation
       # curve was flat over its last ten epochs, so the last epoch loses little against the
       # best one. About 3 h on 2 cores: it spans sessions.
       fer-core train vgg_cnn "${vgg_recipe[@]}" --option width=48 \
