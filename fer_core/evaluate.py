@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -345,16 +345,35 @@ def reference_predictions(name: str, data: FerData, mirrored: bool = False,
     FileNotFoundError
         When the model is not there (the message lists those that are).
     """
-    cached = _predictions_cache_file(name, data, mirrored, models_dir, shift)
+    view = f"mirrored={mirrored}"
+    if any(shift):  # unshifted views keep the keys they had before shifts existed
+        view += f" shift={tuple(int(pixels) for pixels in shift)}"
+
+    def predict() -> np.ndarray:
+        model, _, inputs = _model_and_its_inputs(name, data, models_dir)
+        pixels = as_model_input(inputs.model_input())
+        return model.predict(_view(pixels, *shift, mirrored), batch_size=256, verbose=0)
+
+    return cached_probabilities(name, data.images, view, predict, models_dir)
+
+
+def cached_probabilities(name: str, images: np.ndarray, view: str,
+                         predict: Callable[[], np.ndarray],
+                         models_dir: str | Path | None = None) -> np.ndarray:
+    """``predict()``'s class probabilities (N, 7) for reference model ``name`` on ``images``,
+    kept under the cache folder and reused while the model file, its record, the images and
+    ``view`` (how the images are shown to the model) stay the same.
+
+    Writes are atomic, and an unreadable cache file is recomputed, never trusted. A model
+    without a file in ``models_dir`` is predicted every time.
+    """
+    cached = _predictions_cache_file(name, images, view, models_dir)
     if cached is not None and cached.is_file():
         try:
             return np.load(cached)
         except (OSError, ValueError):
-            cached.unlink(missing_ok=True)  # a broken cache is recomputed, never trusted
-    model, _, inputs = _model_and_its_inputs(name, data, models_dir)
-    pixels = as_model_input(inputs.model_input())
-    probabilities = np.asarray(model.predict(_view(pixels, *shift, mirrored),
-                                             batch_size=256, verbose=0), np.float32)
+            cached.unlink(missing_ok=True)
+    probabilities = np.asarray(predict(), np.float32)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -369,10 +388,9 @@ def _record_if_any(name: str, models_dir: str | Path | None) -> dict:
     return json.loads(record_file.read_text()) if record_file.is_file() else {}
 
 
-def _predictions_cache_file(name: str, data: FerData, mirrored: bool,
-                            models_dir: str | Path | None,
-                            shift: tuple[int, int] = (0, 0)) -> Path | None:
-    """Where :func:`reference_predictions` keeps one model's probabilities on some faces;
+def _predictions_cache_file(name: str, images: np.ndarray, view: str,
+                            models_dir: str | Path | None) -> Path | None:
+    """Where :func:`cached_probabilities` keeps one model's probabilities on some faces;
     ``None`` when there is no model file to key them by."""
     model_file = store.models_dir(models_dir) / f"{name}.keras"
     if not model_file.is_file():
@@ -382,11 +400,8 @@ def _predictions_cache_file(name: str, data: FerData, mirrored: bool,
     record_file = model_file.with_suffix(".json")
     if record_file.is_file():
         digest.update(record_file.read_bytes())
-    images = np.ascontiguousarray(data.images)
-    view = f"{images.shape} {images.dtype} mirrored={mirrored}"
-    if any(shift):  # unshifted views keep the keys they had before shifts existed
-        view += f" shift={tuple(int(pixels) for pixels in shift)}"
-    digest.update(view.encode())
+    images = np.ascontiguousarray(images)
+    digest.update(f"{images.shape} {images.dtype} {view}".encode())
     digest.update(images.tobytes())
     return cache_dir() / "predictions" / f"{name}-{digest.hexdigest()[:24]}.npy"
 

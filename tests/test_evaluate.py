@@ -534,6 +534,32 @@ def test_reference_predictions_are_cached_and_equal_a_fresh_prediction(
         evaluate.reference_predictions("alpha", _random_faces(20, 7), models_dir=tmp_path)
 
 
+def test_robustness_predictors_cache_each_perturbed_face_set(tmp_path, tiny_model,
+                                                            cache_folder, monkeypatch):
+    """A cached answer per model and exact pixels, never confused with another view's."""
+    from fer_core import evaluate, robustness
+
+    tiny_model.save(tmp_path / "alpha.keras")
+    faces = _random_faces(20, 8).images
+    predict = robustness.predictors(["alpha"], peer=False, models_dir=tmp_path)["alpha"]
+    clean, noisy = predict(faces), predict(robustness.perturb(faces, "gaussian noise (sigma)", 10))
+    np.testing.assert_array_equal(clean, predict_probabilities(tiny_model, faces))
+    assert not np.allclose(clean, noisy)
+    assert len(list((cache_folder / "predictions").glob("alpha-*.npy"))) == 2
+
+    def no_model(*_):
+        raise AssertionError("the cache should have answered without predicting")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(evaluate, "predict_probabilities", no_model)
+        np.testing.assert_array_equal(predict(faces), clean)
+    # reference_predictions shows the model its own inputs: a key of its own
+    data = FerData(faces, np.zeros(20, int), np.arange(20).astype(str),
+                   np.array(["PublicTest"] * 20))
+    evaluate.reference_predictions("alpha", data, models_dir=tmp_path)
+    assert len(list((cache_folder / "predictions").glob("alpha-*.npy"))) == 3
+
+
 def test_shifted_views_are_cached_apart_and_average_like_predicting(tmp_path, tiny_model,
                                                                     cache_folder):
     from fer_core import evaluate

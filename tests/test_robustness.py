@@ -9,9 +9,11 @@ from fer_core.config import FACE_REGION_BOXES
 from fer_core.data import FerData
 from fer_core.robustness import (
     PERTURBATIONS,
+    averaged,
     first_correct,
     occlusion_map,
     occlusion_maps,
+    paired_changes,
     perturb,
     robustness_table,
 )
@@ -83,6 +85,35 @@ def test_robustness_table_scores_accuracy_and_flips():
     # +60 turns the 5 dark faces bright: half the predictions flip, accuracy falls to 50%
     assert table.loc["60", ["accuracy", "change", "flipped"]].tolist() == [50.0, -50.0, 50.0]
     assert table.loc["30", "flipped"] == 0.0  # 60 + 30 = 90 < 100: nothing flips
+
+
+def test_paired_changes_subtracts_the_twins_loss():
+    images = np.concatenate([np.full((5, 48, 48), 60, np.uint8),
+                             np.full((5, 48, 48), 140, np.uint8)])
+    data = FerData(images, np.array([0] * 5 + [3] * 5), np.arange(10).astype(str),
+                   np.array(["PublicTest"] * 10))
+
+    def steady(faces: np.ndarray) -> np.ndarray:  # always class 0: brightness cannot move it
+        return np.tile(np.eye(7)[0], (len(faces), 1))
+
+    kind = "brightness (gray levels)"
+    table = robustness_table({"probe": _brightness_probe, "steady": steady}, data, kinds=[kind])
+    pairs = paired_changes(table, {"probe": "steady"}, kind).set_index("severity")
+    assert list(pairs.index) == [str(level) for level in PERTURBATIONS[kind][1]]
+    assert pairs.loc["60", ["clean", "twin clean"]].tolist() == [100.0, 50.0]
+    assert pairs.loc["60", ["change", "twin change", "difference"]].tolist() == [-50.0, 0.0, -50.0]
+    with pytest.raises(ValueError, match="run robustness_table on every model"):
+        paired_changes(table, {"probe": "absent"}, kind)
+
+
+def test_averaged_is_the_mean_of_the_members(faces):
+    first = averaged({"probe": _brightness_probe})
+    assert np.array_equal(first(faces), _brightness_probe(faces))
+    mixed = averaged({"probe": _brightness_probe, "uniform": lambda x: np.full((len(x), 7), 1 / 7)})
+    assert np.allclose(mixed(faces), (_brightness_probe(faces) + 1 / 7) / 2)
+    assert np.allclose(mixed(faces).sum(axis=1), 1)
+    with pytest.raises(ValueError, match="at least one"):
+        averaged({})
 
 
 def test_occlusion_map_finds_the_region_the_model_uses():
