@@ -190,3 +190,54 @@ def test_the_code_width_check_ignores_hidden_cells_only():
         nbformat.v4.new_code_cell(long), nbformat.v4.new_code_cell(
             long, metadata={"tags": ["remove-cell"]})])
     assert long_displayed_code_lines(notebook) == [long]
+
+
+def _book_conftest():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("book_conftest", ROOT / "book" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pinned_outputs_tolerate_last_digit_noise_only():
+    match = _book_conftest().numbers_match
+    table = "model   accuracy\nbaseline     56.2\nvgg_cnn      66.8\n"
+    assert match(table, table)
+    assert match(table.replace("56.2", "56.4"), table)  # two faces in a thousand
+    assert match("x  -9.9 y", "x -10.1 y")  # a wider number shifts the columns
+    assert match("ece 0.034", "ece 0.036") and not match("ece 0.034", "ece 0.040")
+    assert not match(table.replace("56.2", "56.6"), table)
+    assert not match("35,887 faces", "35,888 faces")  # counts are exact
+    assert not match("faces 28709", "faces 28710")
+    assert not match(table.replace("vgg_cnn", "vgg_cnn_wide"), table)
+    assert not match("a 1.0 b 2.0", "a 1.0 b")
+    assert match("p = 8e-10", "p = 2e-09") and not match("p = 8e-10", "p = 1e-05")
+
+
+def test_tolerance_rewrites_only_matching_texts():
+    tolerate = _book_conftest()._tolerate
+    test = [{"output_type": "execute_result",
+             "data": {"text/plain": "acc 56.3", "text/html": "<td>56.3</td>"}},
+            {"output_type": "stream", "name": "stdout", "text": "acc 60.0"}]
+    reference = [{"output_type": "execute_result",
+                  "data": {"text/plain": "acc 56.2", "text/html": "<td>56.2</td>"}},
+                 {"output_type": "stream", "name": "stdout", "text": "acc 59.0"}]
+    tolerate(test, reference)
+    assert test[0]["data"] == reference[0]["data"]
+    assert test[1]["text"] == "acc 60.0"  # a real change stays visible to nbval
+
+
+def test_pinned_cells_carry_a_tag_that_nbval_reads():
+    """nbval reads lower-case, hyphenated tags: a cell tagged NBVAL_CHECK_OUTPUT is never
+    compared, which left every pinned output of this book unchecked until this test."""
+    plugin = pytest.importorskip("nbval.plugin")
+    pinned = 0
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for tag in cell.metadata.get("tags", []):
+                if "nbval" in tag.lower():
+                    assert tag in plugin.metadata_tags, f"{path.name}: nbval ignores tag {tag!r}"
+                    pinned += plugin.metadata_tags[tag] == "check"
+    assert pinned >= 40
