@@ -1,12 +1,15 @@
-"""nbval's pinned outputs, compared with a tolerance of a few units in the last printed digit.
+"""nbval's pinned outputs, compared with a tolerance of some units in the last printed digit.
 
 Reference models run on whatever CPU the book is built on, and CPUs here differ (AVX-512 with
 native bfloat16, or AVX2 only): their kernels sum in other orders, so a probability moves in
 its last bits and, on a few faces near a decision boundary, the predicted class changes. A
-table of accuracies on 1,000 faces then differs by 0.1 or 0.2 points between machines while
-every fact it pins stays the same. So two outputs match when their words are the same and
-each pair of printed decimals differs by at most ``LAST_DIGIT_UNITS`` units of its last digit
-(whole numbers, such as split sizes and counts, must match exactly).
+table of accuracies on 1,000 faces then differs by 0.1 or 0.2 points between machines, and
+by up to 0.5 for a network that computes in bfloat16 (native on AVX-512 BF16, emulated with
+other rounding on AVX2) on perturbed faces, and a recall on the 111 disgust test faces by 0.9
+when one face changes class, while every fact it pins stays the same. So two outputs match
+when their words are the same and each pair of printed decimals differs by at most
+``LAST_DIGIT_UNITS`` units of its last digit (whole numbers, such as split sizes and counts,
+must match exactly).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from decimal import Decimal
 
 import pytest
 
-LAST_DIGIT_UNITS = 3
+LAST_DIGIT_UNITS = 10
 # A decimal, optionally with an exponent (p-values such as 8e-10); whole numbers are words.
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?|-?\d+e[-+]?\d+")
 
@@ -43,6 +46,13 @@ def numbers_match(test: str, reference: str) -> bool:
             and all(_close(a, b) for a, b in zip(test_numbers, reference_numbers, strict=True)))
 
 
+def without_stderr(outputs: list) -> list:
+    """The outputs but the error stream: TensorFlow's start-up notices carry times and process
+    ids, and no pinned fact is printed there."""
+    return [output for output in outputs
+            if not (output.get("output_type") == "stream" and output.get("name") == "stderr")]
+
+
 def _tolerate(test_outputs: list, reference_outputs: list) -> None:
     """Replace each test text that matches its reference within the tolerance by the
     reference, so nbval's exact comparison sees them equal and reports real changes as before."""
@@ -67,6 +77,7 @@ def pytest_collection_modifyitems(items):
     exact = IPyNbCell.compare_outputs
 
     def compare_outputs(self, test, ref, skip_compare=None):
+        test, ref = without_stderr(test), without_stderr(ref)
         _tolerate(test, ref)
         return exact(self, test, ref, skip_compare)
 

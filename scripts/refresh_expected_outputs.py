@@ -22,11 +22,11 @@ CHECK_TAG = "nbval-check-output"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _numbers_match():
+def _book_conftest():
     spec = importlib.util.spec_from_file_location("book_conftest", ROOT / "book" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.numbers_match
+    return module
 
 
 def _text(outputs: list) -> str:
@@ -40,7 +40,7 @@ def refresh(path: str) -> None:
               if cell.cell_type == "code"}
     NotebookClient(notebook, timeout=1200, kernel_name="python3",
                    resources={"metadata": {"path": "book"}}).execute()
-    numbers_match = _numbers_match()
+    conftest = _book_conftest()
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
@@ -48,11 +48,12 @@ def refresh(path: str) -> None:
             cell.outputs = []
             cell.execution_count = None
             continue
+        cell.outputs = conftest.without_stderr(cell.outputs)  # log noise, never compared
         for output in cell.outputs:  # keep only the text a reader and nbval compare
             for key in [k for k in output.get("data", {}) if k.startswith("image/")]:
                 del output["data"][key]
-        old, new = stored.get(index, []), cell.outputs
-        if old and numbers_match(_text(new), _text(old)):
+        old, new = conftest.without_stderr(stored.get(index, [])), cell.outputs
+        if old and conftest.numbers_match(_text(new), _text(old)):
             cell.outputs = old
         else:
             print(f"{path} cell {index} changed:\n--- stored\n{_text(old)}\n+++ now\n{_text(new)}")
