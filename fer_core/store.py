@@ -141,6 +141,32 @@ def load_reference(name: str, folder: str | Path | None = None) -> tuple[keras.M
         raise FileNotFoundError(f"No reference model {name!r} in '{models_dir(folder)}'. "
                                 f"Available: {', '.join(available(folder)) or 'none'}; train "
                                 f"one with `fer-core train {name} --profile full`.")
-    model = load_model_file(path)
+    model = in_float32(load_model_file(path))
     record_file = path.with_suffix(".json")
     return model, (json.loads(record_file.read_text()) if record_file.exists() else {})
+
+
+def in_float32(model: keras.Model) -> keras.Model:
+    """``model`` computing in float32: itself when it already does, else a twin with the same
+    weights whose layers all compute in float32.
+
+    Reference networks trained in bfloat16 where the CPU has it natively (``--precision
+    auto``); read back, they compute in float32 everywhere. Where the CPU lacks native
+    bfloat16 it is emulated, about 1.5 to 3 times slower than float32 on these models, and
+    rounds otherwise than the native instructions do; in float32 a model gives the same
+    answers, up to the last bits, on every CPU the book is built on.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def rebuilt_in_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.Model):
+            raise ModelFileError(f"{model.name} nests model {layer.name!r}: only flat "
+                                 "functional models can be moved to float32 here.")
+        config = layer.get_config()
+        config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=rebuilt_in_float32)
+    twin.set_weights(model.get_weights())
+    return twin

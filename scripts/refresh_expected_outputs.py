@@ -7,11 +7,14 @@ units of the last printed digit: another CPU, the same facts) is kept as it is, 
 another machine changes only what really changed; each changed cell is reported.
 
 Usage: FER2013_PATH=... FER_PROFILE=ci python scripts/refresh_expected_outputs.py book/NAME.ipynb
-Run it only when a pinned fact changes on purpose, and say why in the commit message.
+With ``--executed DIR`` the outputs are taken from the chapters nbval executed and wrote there
+(``FER_EXECUTED_NOTEBOOKS=DIR pytest --nbval-lax book/NAME.ipynb``, as CI does) instead of
+executing again. Run it only when a pinned fact changes on purpose, and say why in the commit
+message.
 """
 
+import argparse
 import importlib.util
-import sys
 from pathlib import Path
 
 import nbformat
@@ -34,12 +37,20 @@ def _text(outputs: list) -> str:
                      for output in outputs)
 
 
-def refresh(path: str) -> None:
+def refresh(path: str, executed: Path | None = None) -> None:
     notebook = nbformat.read(path, as_version=4)
     stored = {index: cell.outputs for index, cell in enumerate(notebook.cells)
               if cell.cell_type == "code"}
-    NotebookClient(notebook, timeout=1200, kernel_name="python3",
-                   resources={"metadata": {"path": "book"}}).execute()
+    if executed is None:
+        NotebookClient(notebook, timeout=1200, kernel_name="python3",
+                       resources={"metadata": {"path": "book"}}).execute()
+    else:
+        ran = nbformat.read(executed / Path(path).resolve().relative_to(ROOT), as_version=4)
+        if [cell.source for cell in ran.cells] != [cell.source for cell in notebook.cells]:
+            raise SystemExit(f"{executed}: its copy of {path} has other cells; execute again.")
+        for cell, ran_cell in zip(notebook.cells, ran.cells, strict=True):
+            if cell.cell_type == "code":
+                cell.outputs = ran_cell.outputs
     conftest = _book_conftest()
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
@@ -62,5 +73,9 @@ def refresh(path: str) -> None:
 
 
 if __name__ == "__main__":
-    for notebook_path in sys.argv[1:]:
-        refresh(notebook_path)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("--executed", type=Path, help="take the outputs nbval wrote here")
+    arguments = parser.parse_args()
+    for notebook_path in arguments.notebooks:
+        refresh(notebook_path, arguments.executed)

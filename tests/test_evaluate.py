@@ -646,3 +646,84 @@ def test_target_table_says_which_targets_were_met():
         "best single model, no TTA"]
     with pytest.raises(ValueError, match="Unknown target"):
         target_table({"best model": ("a", 70.0)})
+
+
+def _tiny_classifier(seed: int) -> keras.Model:
+    inputs = keras.Input((48, 48, 1))
+    hidden = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    outputs = keras.layers.Dense(K, activation="softmax", kernel_initializer=
+                                 keras.initializers.RandomNormal(stddev=0.2, seed=seed))(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def test_ten_view_study_rescores_the_flip_chosen_ensemble_and_its_record_is_checked(
+        tmp_path, cache_folder):
+    from fer_core import evaluate, store
+
+    classifiers = {f"m{seed}": _tiny_classifier(seed) for seed in range(3)}
+    for name, model in classifiers.items():
+        model.save(tmp_path / f"{name}.keras")
+    validation, test = _random_faces(40, 1), _random_faces(40, 2)
+    study = evaluate.ten_view_study(list(classifiers), validation, test, models_dir=tmp_path)
+
+    flips = {split: {name: predict_probabilities(model, faces, tta=True)
+                     for name, model in classifiers.items()}
+             for split, faces in (("validation", validation), ("test", test))}
+    by_flips = ensemble_table(flips["test"], test, validation=(flips["validation"], validation))
+    assert study["members"] == by_flips.index[0].split(" + ")
+    members = study["members"]
+    assert len(study["ensembles"]) == 2 ** len(members) - 1
+    ranked = [row["validation accuracy"] for row in study["ensembles"].values()]
+    assert ranked == sorted(ranked, reverse=True)
+    ten = {name: predict_probabilities(classifiers[name], test, tta="shifts") for name in members}
+    for name in members:
+        expected = paired_comparison(ten[name], flips["test"][name], test)
+        assert study["gains"][name] == pytest.approx(expected)
+    top = study["top"]
+    assert top["accuracy"] == pytest.approx(
+        score(ensemble([ten[name] for name in top["members"]]), test).accuracy)
+
+    record = tmp_path / "ten_view_study.json"
+    record.write_text(json.dumps({**study, "command": "python scripts/ten_view_study.py",
+                                  "weights_sha256": {name: store.weights_checksum(
+                                      tmp_path / f"{name}.keras") for name in members}}))
+    shifts, gains, run = evaluate.recorded_ten_view_study(record, models_dir=tmp_path)
+    assert list(shifts.index) == list(study["ensembles"])
+    assert gains.loc[members[0], "difference"] == pytest.approx(
+        study["gains"][members[0]]["difference"])
+    assert run["members"] == members and "ensembles" not in run
+    _tiny_classifier(99).save(tmp_path / f"{members[0]}.keras")  # retrained since
+    with pytest.raises(ValueError, match=r"measure it again.*ten_view_study\.py"):
+        evaluate.recorded_ten_view_study(record, models_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"scripts/ten_view_study\.py --json"):
+        evaluate.recorded_ten_view_study(tmp_path / "absent.json")
+
+
+def test_score_agrees_with_scikit_learn_even_with_a_class_never_seen():
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
+
+    rng = np.random.default_rng(3)
+    labels = rng.choice([0, 2, 3, 4, 5, 6], 300)  # no disgust face
+    predicted = np.where(rng.random(300) < 0.6, labels, rng.integers(0, K, 300))
+    data = FerData(np.zeros((300, 48, 48), np.uint8), labels,
+                   np.array([f"f{i}" for i in range(300)]),
+                   np.array(["PublicTest", "PrivateTest"] * 150))
+    metrics = score(predicted, data)
+    classes = list(range(K))
+    expected = precision_recall_fscore_support(labels, predicted, labels=classes,
+                                               zero_division=0)
+    for column, values in zip(("precision", "recall", "f1", "support"), expected, strict=True):
+        np.testing.assert_allclose(metrics.per_class[column], values)
+    assert metrics.accuracy == pytest.approx(accuracy_score(labels, predicted))
+    assert metrics.macro_f1 == pytest.approx(f1_score(labels, predicted, labels=classes,
+                                                      average="macro", zero_division=0))
+    np.testing.assert_allclose(metrics.confusion, confusion_matrix(
+        labels, predicted, labels=classes, normalize="true"))
+    private = data.usage == "PrivateTest"
+    assert metrics.by_half["PrivateTest"] == pytest.approx(
+        accuracy_score(labels[private], predicted[private]))

@@ -182,3 +182,25 @@ def test_weights_checksum_follows_the_weights_not_the_file(tmp_path):
     model.set_weights(weights)
     changed = store.save_model_file(model, tmp_path / "changed.keras")
     assert store.weights_checksum(changed) != store.weights_checksum(first)
+
+
+@pytest.mark.parametrize("architecture", ["vgg_cnn", "vit"])
+def test_a_model_trained_in_bfloat16_is_read_back_computing_in_float32(architecture, tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(0)
+        trained = build_model(architecture)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert trained.layers[2].dtype_policy.name == "mixed_bfloat16"
+    trained.save(tmp_path / "mixed.keras")
+    model, _ = store.load_reference("mixed", tmp_path)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    for ours, theirs in zip(model.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    faces = np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 1)).astype("float32")
+    in_bfloat16, in_float32 = trained.predict(faces, verbose=0), model.predict(faces, verbose=0)
+    assert not np.array_equal(in_float32, in_bfloat16)  # it really computes otherwise
+    np.testing.assert_allclose(in_float32, in_bfloat16, atol=0.05)
+    assert store.in_float32(model) is model  # already float32: nothing to rebuild
+    store.check_classifier(model)
