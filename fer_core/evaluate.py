@@ -279,6 +279,15 @@ def recorded_detector_comparison(path: str | Path | None = None) -> tuple[pd.Dat
     return table.round(2), {key: value for key, value in stored.items() if key != "results"}
 
 
+def publish_measurement(record: dict, path: str | Path | None = None) -> None:
+    """Print a measuring script's record as JSON and, given ``path``, write it there: the file
+    the ``recorded_*`` readers of this module load."""
+    text = json.dumps(record, indent=2)
+    print(text)
+    if path is not None:
+        Path(path).write_text(text + "\n")
+
+
 def _measurement_file(path: str | Path | None, default_name: str, script: str) -> dict:
     """A JSON file a measuring script wrote (default: in the models folder), or an error that
     names the command that writes it."""

@@ -21,7 +21,6 @@ Usage: ``FER2013_PATH=... python scripts/compare_detectors.py --json models/dete
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -134,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
               "command": "python scripts/compare_detectors.py " + " ".join(sys.argv[1:]),
               "hardware": train.hardware_description(),
               "seconds": round(time.perf_counter() - started)}
-    print(json.dumps(record, indent=2))
-    if arguments.json:
-        arguments.json.write_text(json.dumps(record, indent=2) + "\n")
+    evaluate.publish_measurement(record, arguments.json)
     return 0
 
 

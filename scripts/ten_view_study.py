@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -41,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
               "hardware": train.hardware_description(),
               "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "seconds": round(time.perf_counter() - started)}
-    print(json.dumps(record, indent=2))
-    if arguments.json:
-        arguments.json.write_text(json.dumps(record, indent=2) + "\n")
+    evaluate.publish_measurement(record, arguments.json)
     return 0
 
 

@@ -727,3 +727,15 @@ def test_score_agrees_with_scikit_learn_even_with_a_class_never_seen():
     private = data.usage == "PrivateTest"
     assert metrics.by_half["PrivateTest"] == pytest.approx(
         accuracy_score(labels[private], predicted[private]))
+
+
+def test_a_published_measurement_is_printed_and_read_back_by_its_reader(tmp_path, capsys):
+    from fer_core.evaluate import publish_measurement, recorded_benchmark
+
+    record = {"steps": 3, "results": [{"model": "a", "inference images/s": 12.5}]}
+    publish_measurement(record, tmp_path / "benchmark.json")
+    assert json.loads(capsys.readouterr().out) == record
+    assert recorded_benchmark(tmp_path / "benchmark.json").loc["a", "inference images/s"] == 12.5
+    publish_measurement(record)  # no file asked for: printed only
+    assert json.loads(capsys.readouterr().out) == record
+    assert [path.name for path in tmp_path.iterdir()] == ["benchmark.json"]
