@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +98,15 @@ def _view(pixels: np.ndarray, down: int, right: int, mirrored: bool) -> np.ndarr
     return flipped(pixels) if mirrored else pixels
 
 
+# Faces per prediction step. On 2 cores a batch of 64 predicted 10-40% faster than 256 (measured
+# on an AVX2 EPYC for every reference model; the widest, vgg_cnn_wide, 5.8 against 6.3-10 ms a
+# face): the larger batch's activations no longer fit the CPU caches.
+PREDICT_BATCH = 64
+
+
 def predict_probabilities(model: keras.Model, data: FerData | np.ndarray,
-                          tta: bool | str = False, batch_size: int = 256) -> np.ndarray:
+                          tta: bool | str = False, batch_size: int = PREDICT_BATCH
+                          ) -> np.ndarray:
     """Class probabilities (N, 7); with ``tta`` averaged over several views of each face
     (``True``: the face and its mirror image; ``"shifts"``: ten views, see :func:`tta_views`).
 
@@ -363,7 +370,8 @@ def reference_predictions(name: str, data: FerData, mirrored: bool = False,
     def predict() -> np.ndarray:
         model, _, inputs = _model_and_its_inputs(name, data, models_dir)
         pixels = as_model_input(inputs.model_input())
-        return model.predict(_view(pixels, *shift, mirrored), batch_size=256, verbose=0)
+        return model.predict(_view(pixels, *shift, mirrored), batch_size=PREDICT_BATCH,
+                             verbose=0)
 
     return cached_probabilities(name, data.images, view, predict, models_dir)
 
@@ -442,10 +450,20 @@ def reference_scores(names: Sequence[str], data: FerData,
     return scores
 
 
+def ensemble_combinations(names: Sequence[str], smallest: int = 1) -> list[tuple[str, ...]]:
+    """Every combination of at least ``smallest`` of ``names``, smallest first, in the order
+    :func:`itertools.combinations` gives: the order :func:`ensemble_table` scores them in and
+    a record lists their validation accuracies in."""
+    from itertools import combinations
+
+    return [members for size in range(max(1, smallest), len(names) + 1)
+            for members in combinations(names, size)]
+
+
 def ensemble_table(probabilities: dict[str, np.ndarray], data: FerData,
                    smallest: int = 1,
-                   validation: tuple[dict[str, np.ndarray], FerData] | None = None
-                   ) -> pd.DataFrame:
+                   validation: tuple[dict[str, np.ndarray], FerData] | Mapping[str, float]
+                   | None = None) -> pd.DataFrame:
     """Score every combination of at least ``smallest`` models by soft voting.
 
     Parameters
@@ -456,10 +474,12 @@ def ensemble_table(probabilities: dict[str, np.ndarray], data: FerData,
         Their labels.
     smallest : int
         The fewest members of a combination.
-    validation : (dict, FerData), optional
-        The same models' probabilities on the validation split, and its faces. Given, every
-        combination also gets its ``validation accuracy`` and the table is ranked by it, so
-        choosing the first row never looks at the test labels.
+    validation : (dict, FerData) or mapping, optional
+        The same models' probabilities on the validation split, and its faces; or each
+        combination's validation accuracy (%) as measured before, keyed by its members joined
+        by `` + `` (a record's, see :func:`recorded_ten_view_study`). Given, every combination
+        also gets its ``validation accuracy`` and the table is ranked by it, so choosing the
+        first row never looks at the test labels.
 
     Returns
     -------
@@ -468,26 +488,34 @@ def ensemble_table(probabilities: dict[str, np.ndarray], data: FerData,
         accuracy (all, PublicTest, PrivateTest), macro F1 and disgust recall; best first (by
         validation accuracy when ``validation`` is given, else by accuracy on ``data``).
     """
-    from itertools import combinations
-
     names = list(probabilities)
     if not names:
         raise ValueError("Give the probabilities of at least one model.")
-    if validation is not None and set(validation[0]) != set(names):
+    combinations = ensemble_combinations(names, smallest)
+    measured = isinstance(validation, Mapping)
+    if measured:
+        missing = [" + ".join(m) for m in combinations if " + ".join(m) not in validation]
+        if missing:
+            raise ValueError(f"No validation accuracy for {len(missing)} of the "
+                             f"{len(combinations)} combinations (first: {missing[0]!r}): they "
+                             "were measured among other models; measure them again.")
+    elif validation is not None and set(validation[0]) != set(names):
         raise ValueError("The validation probabilities must be of the same models: got "
                          f"{sorted(validation[0])} for {sorted(names)}.")
     rows = {}
-    for size in range(max(1, smallest), len(names) + 1):
-        for members in combinations(names, size):
-            metrics = score(ensemble([probabilities[name] for name in members]), data)
-            row = {"models": size}
-            if validation is not None:
-                voted = ensemble([validation[0][name] for name in members]).argmax(axis=1)
-                row["validation accuracy"] = round(100 * float(np.mean(
-                    voted == validation[1].labels)), 1)
-            row.update({key: round(value * 100, 1) for key, value in metrics.summary().items()
-                        if key != "images"})
-            rows[" + ".join(members)] = row
+    for members in combinations:
+        label = " + ".join(members)
+        metrics = score(ensemble([probabilities[name] for name in members]), data)
+        row = {"models": len(members)}
+        if measured:
+            row["validation accuracy"] = round(float(validation[label]), 1)
+        elif validation is not None:
+            voted = ensemble([validation[0][name] for name in members]).argmax(axis=1)
+            row["validation accuracy"] = round(100 * float(np.mean(
+                voted == validation[1].labels)), 1)
+        row.update({key: round(value * 100, 1) for key, value in metrics.summary().items()
+                    if key != "images"})
+        rows[label] = row
     ranking = "validation accuracy" if validation is not None else "accuracy"
     return pd.DataFrame.from_dict(rows, orient="index").sort_values(
         [ranking, "models"], ascending=[False, True])
@@ -515,9 +543,12 @@ def ten_view_study(candidates: Sequence[str], validation: FerData, test: FerData
     -------
     dict
         ``members`` (the flip-chosen ensemble), ``flip_chosen`` (its validation and test
-        accuracy, %), ``ensembles`` (the ten-view table, best on validation first, rows keyed
-        by members joined by `` + ``), ``gains`` (paired comparisons keyed likewise) and
-        ``top`` (the ten-view top row's test summary and members), all JSON-ready.
+        accuracy, %), ``flip_validation_accuracy`` (the validation accuracy, %, of every
+        combination of ``candidates`` with flips, in :func:`ensemble_combinations` order: what
+        the choice was made from), ``ensembles`` (the ten-view table, best on validation
+        first, rows keyed by members joined by `` + ``), ``gains`` (paired comparisons keyed
+        likewise) and ``top`` (the ten-view top row's test summary and members), all
+        JSON-ready.
     """
     splits = {"validation": validation, "test": test}
     flips = {key: reference_probabilities(candidates, split, tta=True, models_dir=models_dir)
@@ -533,28 +564,45 @@ def ten_view_study(candidates: Sequence[str], validation: FerData, test: FerData
              for label, group in groups.items()}
     top = shifts.index[0].split(" + ")
     summary = score(ensemble([views["test"][m] for m in top]), test).summary()
+    chosen_on = by_flips["validation accuracy"]
     return {"members": members,
             "flip_chosen": by_flips.iloc[0][["validation accuracy", "accuracy"]].to_dict(),
+            "flip_validation_accuracy": [float(chosen_on[" + ".join(combination)]) for
+                                         combination in ensemble_combinations(candidates)],
             "ensembles": json.loads(shifts.to_json(orient="index")),
             "gains": gains, "top": {"members": top, **summary}}
 
 
 def recorded_ten_view_study(path: str | Path | None = None,
-                            models_dir: str | Path | None = None
+                            models_dir: str | Path | None = None,
+                            data_checksum: str | None = None
                             ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """What :data:`TEN_VIEW_SCRIPT` measured (:func:`ten_view_study`): the ten-view ensemble
     table, the paired gains over flips, and the rest of the record (members, top row, command,
-    hardware, time).
+    hardware, time). Its ``flip_validation`` maps every combination of the candidates (members
+    joined by `` + ``) to its validation accuracy with flips, ready for
+    :func:`ensemble_table`'s ``validation``: the choice among the candidates, without
+    predicting the validation faces again.
 
     Raises
     ------
     FileNotFoundError
         When there is no record; the message gives the command that writes one.
     ValueError
-        When a member's weights changed since the record was made: it would describe models
-        that are gone, so it must be measured again.
+        When a candidate's weights changed since the record was made, or (given
+        ``data_checksum``, the archive's :attr:`FerData.checksum`) it was measured on another
+        archive: it would describe models or faces that are gone, so it must be measured again.
     """
     stored = _measurement_file(path, "ten_view_study.json", TEN_VIEW_SCRIPT)
+    if data_checksum is not None and stored.get("data_checksum") != data_checksum:
+        raise ValueError(f"The ten-view study was measured on another archive than the one "
+                         f"loaded: measure it again with `python {TEN_VIEW_SCRIPT} --json "
+                         "models/ten_view_study.json`.")
+    unchecked = set(stored["candidates"]) - set(stored["weights_sha256"])
+    if unchecked:
+        raise ValueError(f"The ten-view record has no weight checksum for {sorted(unchecked)}: "
+                         f"measure it again with `python {TEN_VIEW_SCRIPT} --json "
+                         "models/ten_view_study.json`.")
     for name, checksum in stored["weights_sha256"].items():
         model_file = store.models_dir(models_dir) / f"{name}.keras"
         if not model_file.is_file() or store.weights_checksum(model_file) != checksum:
@@ -563,8 +611,17 @@ def recorded_ten_view_study(path: str | Path | None = None,
                              f"`python {TEN_VIEW_SCRIPT} --json models/ten_view_study.json`.")
     ensembles = pd.DataFrame.from_dict(stored["ensembles"], orient="index")
     gains = pd.DataFrame.from_dict(stored["gains"], orient="index")
-    return ensembles, gains, {key: value for key, value in stored.items()
-                              if key not in ("ensembles", "gains")}
+    combinations = ensemble_combinations(stored["candidates"])
+    accuracies = stored.pop("flip_validation_accuracy")
+    if len(accuracies) != len(combinations):
+        raise ValueError(f"The ten-view record lists {len(accuracies)} validation accuracies "
+                         f"for {len(combinations)} combinations of its candidates: measure it "
+                         f"again with `python {TEN_VIEW_SCRIPT} --json "
+                         "models/ten_view_study.json`.")
+    run = {key: value for key, value in stored.items() if key not in ("ensembles", "gains")}
+    run["flip_validation"] = {" + ".join(members): accuracy for members, accuracy in
+                              zip(combinations, accuracies, strict=True)}
+    return ensembles, gains, run
 
 
 def most_confused_pairs(confusion: np.ndarray, top: int = 5) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from fer_core.config import CLASS_NAMES
@@ -684,14 +685,30 @@ def test_ten_view_study_rescores_the_flip_chosen_ensemble_and_its_record_is_chec
         score(ensemble([ten[name] for name in top["members"]]), test).accuracy)
 
     record = tmp_path / "ten_view_study.json"
-    record.write_text(json.dumps({**study, "command": "python scripts/ten_view_study.py",
-                                  "weights_sha256": {name: store.weights_checksum(
-                                      tmp_path / f"{name}.keras") for name in members}}))
+    checksums = {name: store.weights_checksum(tmp_path / f"{name}.keras") for name in classifiers}
+    stored = {**study, "candidates": list(classifiers), "weights_sha256": checksums,
+              "data_checksum": "archive-a", "command": "python scripts/ten_view_study.py"}
+    record.write_text(json.dumps(stored))
+    evaluate.recorded_ten_view_study(record, models_dir=tmp_path, data_checksum="archive-a")
+    with pytest.raises(ValueError, match="another archive"):
+        evaluate.recorded_ten_view_study(record, models_dir=tmp_path, data_checksum="archive-b")
     shifts, gains, run = evaluate.recorded_ten_view_study(record, models_dir=tmp_path)
     assert list(shifts.index) == list(study["ensembles"])
     assert gains.loc[members[0], "difference"] == pytest.approx(
         study["gains"][members[0]]["difference"])
     assert run["members"] == members and "ensembles" not in run
+    # the recorded validation accuracies rank the test table as the validation faces did
+    assert run["flip_validation"] == by_flips["validation accuracy"].to_dict()
+    recorded_choice = ensemble_table(flips["test"], test, validation=run["flip_validation"])
+    pd.testing.assert_frame_equal(recorded_choice, by_flips)
+    with pytest.raises(ValueError, match="measured among other models"):
+        ensemble_table({**flips["test"], "new": flips["test"]["m0"]}, test,
+                       validation=run["flip_validation"])
+    record.write_text(json.dumps({**stored, "weights_sha256": {
+        name: checksum for name, checksum in checksums.items() if name != "m2"}}))
+    with pytest.raises(ValueError, match=r"no weight checksum for \['m2'\]"):
+        evaluate.recorded_ten_view_study(record, models_dir=tmp_path)
+    record.write_text(json.dumps(stored))
     _tiny_classifier(99).save(tmp_path / f"{members[0]}.keras")  # retrained since
     with pytest.raises(ValueError, match=r"measure it again.*ten_view_study\.py"):
         evaluate.recorded_ten_view_study(record, models_dir=tmp_path)
