@@ -181,19 +181,23 @@ for step in ${steps[@]}; do
       # lower cosine cycle (peak 3e-4, as attention_unet_long2 learned: a full-rate restart
       # lost validation accuracy), the same teacher and recipe. Its validation curve was flat
       # over its last ten epochs at a training accuracy of 80% (vgg_cnn over-fit at 92%), so
-      # a short, gentle cycle may still pay. About 55 min on 2 cores: it fits in one session,
-      # which a fresh machine (no checkpoints) needs.
+      # a short, gentle cycle may still pay. About 55 min on an AVX-512 BF16 machine, about
+      # 5 h on an AVX2 one (a run that spans sessions).
       fer-core train vgg_cnn "${vgg_cycle[@]}" --option width=48 --epochs 20 \
         --learning-rate 3e-4 --init-from models/vgg_cnn_wide_distilled.keras \
         --soft-targets ensemble:attention_unet+snapshots/vgg_cnn_cycle1+vgg_cnn+vgg_cnn_wide \
         --soft-weight 0.8 --soft-temperature 4 --name vgg_cnn_wide_distilled_long ;;
     vgg_cnn_wide_distilled_refit)
       # The single model the validation faces chose (vgg_cnn_wide_distilled, best validation
-      # 68.3%), refit: the same recipe, teacher, seed and 50 epochs on the training and
-      # validation faces together (about 25% more faces), keeping the last epoch. Its validation
-      # curve was flat over its last ten epochs, so the last epoch loses little against the
-      # best one. About 3 h on 2 cores: it spans sessions.
-      fer-core train vgg_cnn "${vgg_recipe[@]}" --option width=48 \
+      # 68.3%), refit on the training and validation faces together (about 25% more faces),
+      # keeping the last epoch. A refit from scratch repeats its 50 epochs on 28k faces: about
+      # 2.7 h on an AVX-512 BF16 machine, about 18 h on an AVX2 one. This is a warm refit: 4
+      # epochs from its weights (one of warm-up, then cosine decay) at a gentle peak rate of
+      # 1e-4, since the warm restart at 3e-4 (vgg_cnn_wide_distilled_long) lost about a point of
+      # validation accuracy in its first epochs; same teacher and recipe. Everything is fixed in
+      # advance, as no held-out face is left to tune it on. About 1.5 h on AVX2.
+      fer-core train vgg_cnn "${vgg_cycle[@]}" --option width=48 --epochs 4 \
+        --learning-rate 1e-4 --init-from models/vgg_cnn_wide_distilled.keras \
         --soft-targets ensemble:attention_unet+snapshots/vgg_cnn_cycle1+vgg_cnn+vgg_cnn_wide \
         --soft-weight 0.8 --soft-temperature 4 --refit --name vgg_cnn_wide_distilled_refit ;;
     recipes)
