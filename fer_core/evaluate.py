@@ -813,6 +813,31 @@ def chosen_by_validation(names: Sequence[str], models_dir: str | Path | None = N
     return max(best, key=best.get)
 
 
+def final_model(name: str, models_dir: str | Path | None = None) -> str:
+    """The model to report for ``name``, chosen on validation: its refit if one was trained.
+
+    A refit (``fer-core train ... --refit``) learns the chosen model's recipe, or continues
+    it, on the training and validation faces together, so the validation faces can no longer
+    choose or tune it. The rule is fixed before any test score is seen: once the validation
+    faces have chosen ``name``, a record ``<name>_refit`` made with ``--refit`` replaces it,
+    whatever its test accuracy.
+
+    Raises
+    ------
+    ValueError
+        When ``<name>_refit`` exists but was not trained with ``--refit``.
+    """
+    refit = f"{name}_refit"
+    try:
+        record = read_record(refit, models_dir)
+    except FileNotFoundError:
+        return name
+    if not record.get("config", {}).get("refit"):
+        raise ValueError(f"'{refit}' is named as the refit of '{name}' but was not trained "
+                         "with --refit; rename it or retrain it with --refit.")
+    return refit
+
+
 def target_table(measured: dict[str, tuple[str, float]]) -> pd.DataFrame:
     """Each campaign target (:data:`CAMPAIGN_TARGETS`) next to what was measured for it.
 

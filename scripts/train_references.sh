@@ -144,6 +144,16 @@ for step in ${steps[@]}; do
         --soft-targets ensemble:attention_unet+snapshots/vgg_cnn_cycle1+vgg_cnn+vgg_cnn_wide \
         --soft-weight 0.8 \
         --soft-temperature 4 --name compact_residual_patient ;;
+    compact_residual_patient_refit)
+      # The compact model the validation faces chose (compact_residual_patient), refit like
+      # vgg_cnn_wide_distilled_refit: 10 epochs from its weights on the training and validation
+      # faces together, warm-up to 2e-4 (a tenth of its recipe's peak rate) then cosine decay,
+      # the same teacher, the last epoch kept. Fixed in advance; chapter 9 reports it in place
+      # of the model it refits (evaluate.final_model).
+      fer-core train compact_residual "${compact_recipe[@]}" --epochs 10 --learning-rate 2e-4 \
+        --init-from models/compact/compact_residual_patient.keras \
+        --soft-targets ensemble:attention_unet+snapshots/vgg_cnn_cycle1+vgg_cnn+vgg_cnn_wide \
+        --soft-weight 0.8 --soft-temperature 4 --refit --name compact_residual_patient_refit ;;
     vgg_cnn)
       # The accuracy campaign's long run (issue 11): a VGG-style CNN (1.24M parameters) on the
       # original pixels, bfloat16 where the CPU has it natively (1.4x on AVX-512 BF16, see

@@ -18,6 +18,7 @@ from fer_core.evaluate import (
     ensemble,
     ensemble_table,
     evaluate_model,
+    final_model,
     load_reference,
     metrics_table,
     most_confused_pairs,
@@ -635,6 +636,18 @@ def test_chosen_by_validation_reads_each_records_best_epoch(tmp_path):
         chosen_by_validation(["steady", "refit"], tmp_path)
     with pytest.raises(ValueError, match="at least one"):
         chosen_by_validation([], tmp_path)
+
+
+def test_final_model_is_the_refit_of_the_chosen_model_when_there_is_one(tmp_path):
+    (tmp_path / "chosen.json").write_text(json.dumps({"config": {"refit": False}}))
+    assert final_model("chosen", tmp_path) == "chosen"
+    (tmp_path / "chosen_refit.json").write_text(json.dumps({"config": {"refit": True}}))
+    assert final_model("chosen", tmp_path) == "chosen_refit"
+    # a model merely named like a refit must not replace the chosen one
+    (tmp_path / "other.json").write_text("{}")
+    (tmp_path / "other_refit.json").write_text(json.dumps({"config": {"refit": False}}))
+    with pytest.raises(ValueError, match="not trained with --refit"):
+        final_model("other", tmp_path)
 
 
 def test_target_table_says_which_targets_were_met():
