@@ -661,27 +661,46 @@ def confused_examples(probabilities: np.ndarray, data: FerData, true: str, predi
 def size_study_table(models_dir: str | Path, test: FerData,
                      extra: Sequence[str] = (), extra_dir: str | Path | None = None
                      ) -> pd.DataFrame:
-    """Test accuracy recomputed from weights against the number of training images.
+    """Test accuracy against the number of training images.
 
-    Every model in ``models_dir`` (e.g. the learning-curve or transfer runs) plus the named
-    ``extra`` reference models from ``extra_dir``; the JSON records give each model's
-    architecture, training-set size and whether it started from pretrained weights.
+    Every run recorded in ``models_dir`` (e.g. the learning-curve or transfer runs) plus the
+    named ``extra`` reference models from ``extra_dir``; the JSON records give each model's
+    architecture, training-set size and whether it started from pretrained weights. A run
+    whose weights are kept is scored from them; a run kept as a record only is read from the
+    test metrics its training command computed from the same weights when it saved them (the
+    ``scored from`` column says which).
+
+    Raises
+    ------
+    ValueError
+        When a record-only run was scored on other faces than ``test``.
     """
-    sources = [(path.stem, Path(models_dir)) for path in sorted(Path(models_dir).glob("*.keras"))]
+    sources = [(path.stem, Path(models_dir)) for path in sorted(Path(models_dir).glob("*.json"))]
     sources += [(name, store.models_dir(extra_dir)) for name in extra]
     rows = []
     for name, folder in sources:
-        metrics, record = evaluate_reference(name, test, models_dir=folder)
+        if (Path(folder) / f"{name}.keras").exists():
+            metrics, record = evaluate_reference(name, test, models_dir=folder)
+            accuracy, macro_f1, scored_from = metrics.accuracy, metrics.macro_f1, "weights"
+        else:
+            record = read_record(name, folder)
+            if record["test"].get("images") != len(test):
+                raise ValueError(f"'{name}' keeps only its record, which scored "
+                                 f"{record['test'].get('images')} test faces, not these "
+                                 f"{len(test)}: pass the whole test split, or retrain it.")
+            accuracy, macro_f1 = record["test"]["accuracy"], record["test"]["macro_f1"]
+            scored_from = "record"
         config = record.get("config", {})
         rows.append({"run": name, "model": record.get("model", name),
                      "train images": record.get("train_images"),
                      "initialized from": Path(config["init_from"]).stem
                      if config.get("init_from") else "random",
                      "epochs": config.get("epochs"),
-                     "accuracy": round(metrics.accuracy * 100, 1),
-                     "macro_f1": round(metrics.macro_f1 * 100, 1),
+                     "accuracy": round(accuracy * 100, 1),
+                     "macro_f1": round(macro_f1 * 100, 1),
                      "parameters": record.get("parameters"),
-                     "seconds per epoch": record.get("seconds_per_epoch")})
+                     "seconds per epoch": record.get("seconds_per_epoch"),
+                     "scored from": scored_from})
     return pd.DataFrame(rows).sort_values(["model", "train images"]).reset_index(drop=True)
 
 

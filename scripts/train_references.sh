@@ -10,7 +10,8 @@ export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
 all_steps="outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations
   vit transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide compact_cnn
   compact compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
-  vgg_cnn_distilled vgg_cnn_wide_distilled attention_unet_distilled
+  compact_residual_patient_refit vgg_cnn_distilled vgg_cnn_wide_distilled
+  vgg_cnn_wide_distilled_refit attention_unet_distilled
   snapshot_attention_unet_distilled attention_unet_distilled attention_unet_distilled recipes
   noise_pair
   vgg_cnn_ferplus"
@@ -201,11 +202,12 @@ for step in ${steps[@]}; do
       # The single model the validation faces chose (vgg_cnn_wide_distilled, best validation
       # 68.3%), refit on the training and validation faces together (about 25% more faces),
       # keeping the last epoch. A refit from scratch repeats its 50 epochs on 28k faces: about
-      # 2.7 h on an AVX-512 BF16 machine, about 18 h on an AVX2 one. This is a warm refit: 4
+      # 2.7 h on an AVX-512 BF16 machine, about 10 h on an AVX2 one. This is a warm refit: 4
       # epochs from its weights (one of warm-up, then cosine decay) at a gentle peak rate of
       # 1e-4, since the warm restart at 3e-4 (vgg_cnn_wide_distilled_long) lost about a point of
       # validation accuracy in its first epochs; same teacher and recipe. Everything is fixed in
-      # advance, as no held-out face is left to tune it on. About 1.5 h on AVX2.
+      # advance, as no held-out face is left to tune it on. 48 min on a 2-core AVX2 CPU (725 s
+      # per epoch), after about 14 min computing the teacher's targets for the validation faces.
       fer-core train vgg_cnn "${vgg_cycle[@]}" --option width=48 --epochs 4 \
         --learning-rate 1e-4 --init-from models/vgg_cnn_wide_distilled.keras \
         --soft-targets ensemble:attention_unet+snapshots/vgg_cnn_cycle1+vgg_cnn+vgg_cnn_wide \

@@ -27,6 +27,7 @@ from fer_core.evaluate import (
     recorded_benchmark,
     recorded_speeds,
     score,
+    size_study_table,
     target_table,
 )
 
@@ -769,3 +770,19 @@ def test_a_published_measurement_is_printed_and_read_back_by_its_reader(tmp_path
     publish_measurement(record)  # no file asked for: printed only
     assert json.loads(capsys.readouterr().out) == record
     assert [path.name for path in tmp_path.iterdir()] == ["benchmark.json"]
+
+
+
+def test_size_study_table_reads_a_record_only_run_and_refuses_other_faces(tmp_path):
+    test = _labelled(np.arange(10) % K, ["PublicTest"] * 10)
+    (tmp_path / "small_run.json").write_text(json.dumps({
+        "model": "baseline", "train_images": 2250, "parameters": 5,
+        "config": {"epochs": 30, "init_from": "models/autoencoder.keras"},
+        "test": {"accuracy": 0.354, "macro_f1": 0.2, "images": 10}}))
+    table = size_study_table(tmp_path, test)
+    row = table.iloc[0]
+    assert (row["run"], row["scored from"], row["accuracy"], row["macro_f1"]) == (
+        "small_run", "record", 35.4, 20.0)
+    assert row["initialized from"] == "autoencoder" and row["train images"] == 2250
+    with pytest.raises(ValueError, match="keeps only its record"):
+        size_study_table(tmp_path, test.head(5))

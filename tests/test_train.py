@@ -240,7 +240,8 @@ def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, split
     assert record["train_images"] == 700
     assert record["parameters"] == result.model.count_params()
     assert record["weights_sha256"] == store.weights_checksum(path)
-    assert {"cpu", "cores", "tensorflow", "keras", "backend"} <= set(record["hardware"])
+    assert {"cpu", "cpu_features", "cores", "tensorflow", "keras", "backend"} <= set(
+        record["hardware"])
     assert record["validation_curve"]["epoch"] == list(range(6))
     assert [row["class"] for row in record["per_class"]] == list(CLASS_NAMES)
 
@@ -571,3 +572,18 @@ def test_mixup_trains_and_validation_stays_unmixed(tiny_splits, tmp_path):
     # validation accuracy is judged on the faces' own labels: a fraction of whole faces
     correct = result.history.val_accuracy * len(tiny_splits.validation)
     assert np.allclose(correct, correct.round(), atol=1e-3)
+
+
+def test_hardware_description_names_the_cpu_and_the_instruction_sets_that_set_its_pace(
+        tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\n"
+                       "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512vl\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2\n")
+    described = train_module.hardware_description(cpuinfo)
+    assert described["cpu"] == "AMD EPYC"
+    assert described["cpu_features"] == ["avx2", "avx512f", "avx512_bf16"]
+    cpuinfo.write_text("model name\t: Intel(R) Xeon(R)\nflags\t\t: fpu sse2 avx2\n")
+    assert train_module.hardware_description(cpuinfo)["cpu_features"] == ["avx2"]
+    # no /proc/cpuinfo (macOS, Windows): still a record, without features
+    assert train_module.hardware_description(tmp_path / "missing")["cpu_features"] == []
