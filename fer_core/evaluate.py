@@ -22,7 +22,7 @@ from fer_core import (
 from fer_core.config import CLASS_NAMES, cache_dir
 from fer_core.config import models_dir as configured_models_dir
 from fer_core.data import FerData, training_pixels
-from fer_core.models import as_model_input, flipped, shifted
+from fer_core.models import as_model_input, flipped, predict_in_batches, shifted
 from fer_core.store import load_reference, read_record
 
 # The folder when this module was imported; the functions read the configured folder
@@ -117,7 +117,7 @@ def predict_probabilities(model: keras.Model, data: FerData | np.ndarray,
     views = tta_views(tta)
     total = None
     for view in views:
-        probabilities = model.predict(_view(pixels, *view), batch_size=batch_size, verbose=0)
+        probabilities = predict_in_batches(model, _view(pixels, *view), batch_size)
         total = probabilities if total is None else total + probabilities
     return np.asarray(total / len(views), np.float64)
 
@@ -370,8 +370,7 @@ def reference_predictions(name: str, data: FerData, mirrored: bool = False,
     def predict() -> np.ndarray:
         model, _, inputs = _model_and_its_inputs(name, data, models_dir)
         pixels = as_model_input(inputs.model_input())
-        return model.predict(_view(pixels, *shift, mirrored), batch_size=PREDICT_BATCH,
-                             verbose=0)
+        return predict_in_batches(model, _view(pixels, *shift, mirrored), PREDICT_BATCH)
 
     return cached_probabilities(name, data.images, view, predict, models_dir)
 

@@ -17,6 +17,7 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_core.config import CLASS_NAMES, FACE_REGION_BOXES, IMAGE_SIZE, SEED
+from fer_core.models import predict_in_batches
 
 with warnings.catch_warnings():
     # tf-keras-vis 0.8.7 imports scipy.ndimage.interpolation and its own deprecated regularizers
@@ -55,7 +56,7 @@ def attention_maps(model: keras.Model, images: np.ndarray) -> dict[str, np.ndarr
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
     pixels = np.asarray(images, np.float32)
     pixels = pixels[..., None] if pixels.ndim == 3 else pixels
-    outputs = probe.predict(pixels, verbose=0)
+    outputs = predict_in_batches(probe, pixels)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     return {name.removesuffix("_coefficients"): tf.image.resize(
                 output, (IMAGE_SIZE, IMAGE_SIZE), method="bilinear").numpy()[..., 0]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from fer_core.config import CLASS_NAMES, SEED, Profile, get_profile, models_dir, set_seeds
 from fer_core.data import DataError, FerData
-from fer_core.models import build_autoencoder
+from fer_core.models import build_autoencoder, predict_in_batches
 from fer_core.store import save_model_file
 
 OUTLIER_FILE = models_dir() / "outliers.json"
@@ -107,7 +107,7 @@ def save_autoencoder(model: keras.Model, checksum: str, path: str | Path = AUTOE
 def reconstruction_errors(model: keras.Model, data: FerData, batch_size: int = 256) -> np.ndarray:
     """Mean squared reconstruction error per image, on the [0, 1] pixel scale."""
     pixels = data.model_input()
-    reconstructed = model.predict(pixels, batch_size=batch_size, verbose=0)
+    reconstructed = predict_in_batches(model, pixels, batch_size)
     return ((reconstructed - pixels / 255.0) ** 2).reshape(len(data), -1).mean(axis=1)
 
 

@@ -33,7 +33,13 @@ from fer_core.data import FerData, Splits
 # Imported with the rest, not when a run saves: a long run saves hours after it started, and a
 # module edited in between (an editable install) must not fail its save step.
 from fer_core.evaluate import evaluate_model
-from fer_core.models import MODEL_BUILDERS, Augmentation, available_models, build_model
+from fer_core.models import (
+    MODEL_BUILDERS,
+    Augmentation,
+    available_models,
+    build_model,
+    predict_in_batches,
+)
 from fer_core.store import load_model_file, save_model_file, weights_checksum
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -641,8 +647,10 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
     models_dir.mkdir(parents=True, exist_ok=True)
     test = prepare_training_data(splits, result.config).test
     metrics = evaluate_model(result.model, test)
+    timed = test.model_input()[:2048]
+    predict_in_batches(result.model, timed[:256], 256)  # the first call traces the graph
     inference_start = time.perf_counter()
-    result.model.predict(test.model_input()[:2048], batch_size=256, verbose=0)
+    predict_in_batches(result.model, timed, 256)
     inference_rate = min(2048, len(test)) / (time.perf_counter() - inference_start)
     path = save_model_file(result.model, models_dir / f"{name}.keras")
     record = {

@@ -40,7 +40,7 @@ import pandas as pd
 from fer_core import compare
 from fer_core.config import CLASS_NAMES, IMAGE_SIZE, SEED, data_path_from_environment
 from fer_core.evaluate import MODELS_DIR
-from fer_core.models import Augmentation, build_model
+from fer_core.models import Augmentation, build_model, predict_in_batches
 from fer_core.train import hardware_description
 
 PEER = "fer_package"
@@ -71,10 +71,11 @@ def benchmark_images(count: int) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def inference_rate(model: keras.Model, pixels: np.ndarray, batch_size: int = 256) -> float:
-    """Images per second of ``model.predict`` after a warm-up batch."""
-    model.predict(pixels[:batch_size], batch_size=batch_size, verbose=0)
+    """Images per second of :func:`fer_core.models.predict_in_batches` after a warm-up
+    batch."""
+    predict_in_batches(model, pixels[:batch_size], batch_size)
     start = time.perf_counter()
-    model.predict(pixels, batch_size=batch_size, verbose=0)
+    predict_in_batches(model, pixels, batch_size)
     return len(pixels) / (time.perf_counter() - start)
 
 

@@ -12,6 +12,7 @@ from fer_core.models import (
     available_models,
     build_autoencoder,
     build_model,
+    predict_in_batches,
 )
 
 
@@ -203,3 +204,29 @@ def test_noise_augmentation_acts_in_training_only_with_the_asked_spread():
     clean = keras.ops.convert_to_numpy(rescaled(face, training=False)) * 255
     np.testing.assert_allclose(clean, face, atol=1e-3)
     assert (noisy - face).std() == pytest.approx(10.0, rel=0.1)
+
+
+def test_predict_in_batches_matches_keras_predict_across_a_partial_batch():
+    model = build_model("compact_cnn", Augmentation())
+    faces = np.random.default_rng(1).uniform(0, 255, (70, 48, 48, 1)).astype(np.float32)
+    batched = predict_in_batches(model, faces, batch_size=32)  # 32 + 32 + 6
+    assert batched.shape == (70, len(CLASS_NAMES))
+    np.testing.assert_allclose(batched, model.predict(faces, batch_size=32, verbose=0),
+                               atol=1e-6)
+
+
+def test_predict_in_batches_keeps_every_output_of_a_model_with_several(pixels):
+    inputs = keras.Input((48, 48, 1))
+    two = keras.Model(inputs, [keras.layers.GlobalAveragePooling2D()(inputs),
+                               keras.layers.Flatten()(inputs)])
+    means, flat = predict_in_batches(two, pixels, batch_size=2)
+    np.testing.assert_allclose(means[:, 0], pixels.mean(axis=(1, 2, 3)), rtol=1e-5)
+    np.testing.assert_array_equal(flat, pixels.reshape(len(pixels), -1))
+
+
+@pytest.mark.parametrize("batch_size, count, message", [(0, 3, "batch_size"),
+                                                        (8, 0, "at least one face")])
+def test_predict_in_batches_rejects_empty_work_clearly(pixels, batch_size, count, message):
+    model = build_model("compact_cnn", Augmentation())
+    with pytest.raises(ValueError, match=message):
+        predict_in_batches(model, pixels[:count], batch_size=batch_size)
