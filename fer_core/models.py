@@ -292,7 +292,7 @@ class PositionEmbedding(layers.Layer):
 
 def build_vit(augmentation: Augmentation | None = None, patch_size: int = 8, dim: int = 96,
               depth: int = 6, heads: int = 4, mlp_dim: int = 192,
-              dropout: float = 0.1) -> keras.Model:
+              dropout: float = 0.1, stem: str = "patch") -> keras.Model:
     """A vision transformer trained from scratch (Dosovitskiy et al. 2021), sized for CPUs.
 
     Non-overlapping ``patch_size`` patches are embedded linearly (a strided convolution), get a
@@ -300,12 +300,37 @@ def build_vit(augmentation: Augmentation | None = None, patch_size: int = 8, dim
     self-attention and a GELU MLP, each with a residual connection), and are averaged into the
     classification head (global average pooling of tokens works as well as a class token for
     small images and keeps the graph plain).
+
+    ``stem="conv"`` replaces the patch embedding by a convolutional stem (Xiao et al. 2021):
+    3x3 stride-2 convolutions with batch normalization and ReLU, one per halving of the face
+    (so ``patch_size`` must be a power of two), channels doubling up to ``dim``, then a 1x1
+    convolution. It makes the same tokens, but each sees overlapping neighbourhoods of pixels:
+    the transformer gets the convolution's local prior at its input and keeps attention
+    everywhere else.
     """
     if IMAGE_SIZE % patch_size:
         raise ValueError(f"patch_size must divide {IMAGE_SIZE}, got {patch_size}.")
+    if stem not in ("patch", "conv"):
+        raise ValueError(f"Unknown ViT stem {stem!r}: use 'patch' (linear patch embedding) or "
+                         "'conv' (convolutional stem).")
+    halvings = patch_size.bit_length() - 1
+    if stem == "conv" and (patch_size != 2 ** halvings or halvings == 0):
+        raise ValueError(f"A convolutional stem halves the face until each token covers "
+                         f"patch_size pixels, so patch_size must be a power of two above 1, "
+                         f"got {patch_size}.")
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     hidden = preprocessing(inputs, augmentation)
-    hidden = layers.Conv2D(dim, patch_size, strides=patch_size, name="patch_embedding")(hidden)
+    if stem == "patch":
+        hidden = layers.Conv2D(dim, patch_size, strides=patch_size,
+                               name="patch_embedding")(hidden)
+    else:
+        for step in range(halvings):
+            name = f"stem{step + 1}"
+            hidden = layers.Conv2D(max(1, dim >> (halvings - 1 - step)), 3, strides=2,
+                                   padding="same", use_bias=False, name=f"{name}_conv")(hidden)
+            hidden = layers.BatchNormalization(name=f"{name}_norm")(hidden)
+            hidden = layers.ReLU(name=f"{name}_relu")(hidden)
+        hidden = layers.Conv2D(dim, 1, name="patch_embedding")(hidden)
     tokens = (IMAGE_SIZE // patch_size) ** 2
     hidden = layers.Reshape((tokens, dim), name="patch_tokens")(hidden)
     hidden = PositionEmbedding(name="position_embedding")(hidden)

@@ -69,6 +69,11 @@ for step in ${steps[@]}; do
     vit)
       # The baseline's recipe and budget (30 epochs, same augmentation and data).
       fer-core train vit --profile full --exclude-outliers --precision auto ;;
+    vit_conv_stem)
+      # vit's recipe and budget with a convolutional stem in place of the linear patch
+      # embedding (Xiao et al. 2021): the hybrid chapter 8 asks about, same tokens.
+      fer-core train vit --profile full --exclude-outliers --precision auto --option stem=conv \
+        --name vit_conv_stem ;;
     transfer)
       # In-domain pretraining: the autoencoder's encoder vs random weights, 10% of the labels.
       common=(--profile full --exclude-outliers --precision auto --train-subset 2250

@@ -230,3 +230,33 @@ def test_predict_in_batches_rejects_empty_work_clearly(pixels, batch_size, count
     model = build_model("compact_cnn", Augmentation())
     with pytest.raises(ValueError, match=message):
         predict_in_batches(model, pixels[:count], batch_size=batch_size)
+
+
+def test_vit_convolutional_stem_makes_the_same_tokens_from_overlapping_pixels(pixels):
+    patched = build_model("vit", patch_size=8, dim=16, depth=1, heads=2, mlp_dim=32)
+    stemmed = build_model("vit", patch_size=8, dim=16, depth=1, heads=2, mlp_dim=32,
+                          stem="conv")
+    for model in (patched, stemmed):
+        assert tuple(model.get_layer("patch_tokens").output.shape) == (None, 36, 16)
+    assert [stemmed.get_layer(f"stem{k}_conv").filters for k in (1, 2, 3)] == [4, 8, 16]
+    output = keras.ops.convert_to_numpy(stemmed(pixels, training=False))
+    np.testing.assert_allclose(output.sum(axis=1), 1.0, atol=1e-5)
+    # one changed pixel reaches two neighbouring tokens through the stem's overlapping 3x3
+    # windows, but only its own token through non-overlapping patches
+    probe = {name: keras.Model(model.inputs, model.get_layer("patch_tokens").output)
+             for name, model in (("patch", patched), ("conv", stemmed))}
+    changed = pixels[:1].copy()
+    changed[0, 8, 20, 0] += 100.0  # row 8: the first row of the second band of tokens
+    touched = {name: int(np.sum(np.abs(keras.ops.convert_to_numpy(
+        model(changed, training=False) - model(pixels[:1], training=False))).sum(axis=2)
+        > 1e-6)) for name, model in probe.items()}
+    assert touched["patch"] == 1
+    assert touched["conv"] > 1
+
+
+@pytest.mark.parametrize("options, message", [({"stem": "hybrid"}, "Unknown ViT stem"),
+                                              ({"stem": "conv", "patch_size": 6},
+                                               "power of two")])
+def test_vit_rejects_a_stem_it_cannot_build(options, message):
+    with pytest.raises(ValueError, match=message):
+        build_model("vit", **options)
