@@ -290,6 +290,20 @@ class PositionEmbedding(layers.Layer):
         return tokens + keras.ops.cast(self.positions, tokens.dtype)
 
 
+def convolutional_stem(pixels, dim: int, halvings: int):
+    """ViT tokens from overlapping pixels (Xiao et al. 2021): ``halvings`` 3x3 stride-2
+    convolutions, channels doubling up to ``dim``, then a 1x1 convolution to ``dim``."""
+    hidden = pixels
+    for step in range(halvings):
+        name = f"stem{step + 1}"
+        channels = max(1, dim >> (halvings - 1 - step))
+        hidden = layers.Conv2D(channels, 3, strides=2, padding="same", use_bias=False,
+                               name=f"{name}_conv")(hidden)
+        hidden = layers.BatchNormalization(name=f"{name}_norm")(hidden)
+        hidden = layers.ReLU(name=f"{name}_relu")(hidden)
+    return layers.Conv2D(dim, 1, name="patch_embedding")(hidden)
+
+
 def build_vit(augmentation: Augmentation | None = None, patch_size: int = 8, dim: int = 96,
               depth: int = 6, heads: int = 4, mlp_dim: int = 192,
               dropout: float = 0.1, stem: str = "patch") -> keras.Model:
@@ -301,12 +315,11 @@ def build_vit(augmentation: Augmentation | None = None, patch_size: int = 8, dim
     classification head (global average pooling of tokens works as well as a class token for
     small images and keeps the graph plain).
 
-    ``stem="conv"`` replaces the patch embedding by a convolutional stem (Xiao et al. 2021):
-    3x3 stride-2 convolutions with batch normalization and ReLU, one per halving of the face
-    (so ``patch_size`` must be a power of two), channels doubling up to ``dim``, then a 1x1
-    convolution. It makes the same tokens, but each sees overlapping neighbourhoods of pixels:
-    the transformer gets the convolution's local prior at its input and keeps attention
-    everywhere else.
+    ``stem="conv"`` replaces the patch embedding by :func:`convolutional_stem`: 3x3 stride-2
+    convolutions with batch normalization and ReLU, one per halving of the face (so
+    ``patch_size`` must be a power of two), then a 1x1 convolution. It makes the same
+    tokens, but each sees overlapping neighbourhoods of pixels: the transformer gets the
+    convolution's local prior at its input and keeps attention everywhere else.
     """
     if IMAGE_SIZE % patch_size:
         raise ValueError(f"patch_size must divide {IMAGE_SIZE}, got {patch_size}.")
@@ -324,13 +337,7 @@ def build_vit(augmentation: Augmentation | None = None, patch_size: int = 8, dim
         hidden = layers.Conv2D(dim, patch_size, strides=patch_size,
                                name="patch_embedding")(hidden)
     else:
-        for step in range(halvings):
-            name = f"stem{step + 1}"
-            hidden = layers.Conv2D(max(1, dim >> (halvings - 1 - step)), 3, strides=2,
-                                   padding="same", use_bias=False, name=f"{name}_conv")(hidden)
-            hidden = layers.BatchNormalization(name=f"{name}_norm")(hidden)
-            hidden = layers.ReLU(name=f"{name}_relu")(hidden)
-        hidden = layers.Conv2D(dim, 1, name="patch_embedding")(hidden)
+        hidden = convolutional_stem(hidden, dim, halvings)
     tokens = (IMAGE_SIZE // patch_size) ** 2
     hidden = layers.Reshape((tokens, dim), name="patch_tokens")(hidden)
     hidden = PositionEmbedding(name="position_embedding")(hidden)
