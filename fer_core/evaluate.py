@@ -546,8 +546,10 @@ def ten_view_study(candidates: Sequence[str], validation: FerData, test: FerData
         combination of ``candidates`` with flips, in :func:`ensemble_combinations` order: what
         the choice was made from), ``ensembles`` (the ten-view table, best on validation
         first, rows keyed by members joined by `` + ``), ``gains`` (paired comparisons keyed
-        likewise) and ``top`` (the ten-view top row's test summary and members), all
-        JSON-ready.
+        likewise), ``top`` (the ten-view top row's test summary and members) and ``final``
+        (the top row's ensemble as reported: each member replaced by its refit when one was
+        trained, :func:`final_model`, scored with ten views on the test faces; the top row
+        itself when none was), all JSON-ready.
     """
     splits = {"validation": validation, "test": test}
     flips = {key: reference_probabilities(candidates, split, tta=True, models_dir=models_dir)
@@ -563,13 +565,19 @@ def ten_view_study(candidates: Sequence[str], validation: FerData, test: FerData
              for label, group in groups.items()}
     top = shifts.index[0].split(" + ")
     summary = score(ensemble([views["test"][m] for m in top]), test).summary()
+    finals = [final_model(name, models_dir) for name in top]
+    final = {"members": top, **summary}
+    if finals != top:  # refits saw the validation faces: they only stand in once chosen
+        refits = reference_probabilities(finals, test, tta="shifts", models_dir=models_dir)
+        final = {"members": finals,
+                 **score(ensemble([refits[m] for m in finals]), test).summary()}
     chosen_on = by_flips["validation accuracy"]
     return {"members": members,
             "flip_chosen": by_flips.iloc[0][["validation accuracy", "accuracy"]].to_dict(),
             "flip_validation_accuracy": [float(chosen_on[" + ".join(combination)]) for
                                          combination in ensemble_combinations(candidates)],
             "ensembles": json.loads(shifts.to_json(orient="index")),
-            "gains": gains, "top": {"members": top, **summary}}
+            "gains": gains, "top": {"members": top, **summary}, "final": final}
 
 
 def recorded_ten_view_study(path: str | Path | None = None,
@@ -577,9 +585,10 @@ def recorded_ten_view_study(path: str | Path | None = None,
                             data_checksum: str | None = None
                             ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """What :data:`TEN_VIEW_SCRIPT` measured (:func:`ten_view_study`): the ten-view ensemble
-    table, the paired gains over flips, and the rest of the record (members, top row, command,
-    hardware, time). Its ``flip_validation`` maps every combination of the candidates (members
-    joined by `` + ``) to its validation accuracy with flips, ready for
+    table, the paired gains over flips, and the rest of the record (members, top row, the
+    ``final`` ensemble reported for it, command, hardware, time). Its ``flip_validation``
+    maps every combination of the candidates (members joined by `` + ``) to its validation
+    accuracy with flips, ready for
     :func:`ensemble_table`'s ``validation``: the choice among the candidates, without
     predicting the validation faces again.
 
@@ -588,7 +597,8 @@ def recorded_ten_view_study(path: str | Path | None = None,
     FileNotFoundError
         When there is no record; the message gives the command that writes one.
     ValueError
-        When a candidate's weights changed since the record was made, or (given
+        When a candidate's weights changed since the record was made, when a refit of a
+        top-row member was trained or removed since (:func:`final_model`), or (given
         ``data_checksum``, the archive's :attr:`FerData.checksum`) it was measured on another
         archive: it would describe models or faces that are gone, so it must be measured again.
     """
@@ -597,7 +607,16 @@ def recorded_ten_view_study(path: str | Path | None = None,
         raise ValueError(f"The ten-view study was measured on another archive than the one "
                          f"loaded: measure it again with `python {TEN_VIEW_SCRIPT} --json "
                          "models/ten_view_study.json`.")
-    unchecked = set(stored["candidates"]) - set(stored["weights_sha256"])
+    # a record made before any refit of its top row's members reports that row itself
+    stored.setdefault("final", stored["top"])
+    refits_now = [final_model(name, models_dir) for name in stored["top"]["members"]]
+    if stored["final"]["members"] != refits_now:
+        raise ValueError(f"The ten-view study reports {stored['final']['members']}, but the "
+                         f"chosen members are now reported as {refits_now} (a refit was "
+                         f"trained or removed): measure it again with `python "
+                         f"{TEN_VIEW_SCRIPT} --json models/ten_view_study.json`.")
+    unchecked = ((set(stored["candidates"]) | set(refits_now))
+                 - set(stored["weights_sha256"]))
     if unchecked:
         raise ValueError(f"The ten-view record has no weight checksum for {sorted(unchecked)}: "
                          f"measure it again with `python {TEN_VIEW_SCRIPT} --json "

@@ -40,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     # a run that found every view already predicted takes seconds, not the best part of an hour
     computed = len(set(predictions.rglob("*.npy")) - cached_before)
     record = {**study, "candidates": arguments.candidates,
-              # every candidate: the record holds the validation accuracy of every ensemble
+              # every candidate (the record holds the validation accuracy of every ensemble),
+              # and the refits reported in the chosen members' place
               "weights_sha256": {name: store.weights_checksum(
-                  store.models_dir() / f"{name}.keras") for name in arguments.candidates},
+                  store.models_dir() / f"{name}.keras") for name in
+                  dict.fromkeys([*arguments.candidates, *study["final"]["members"]])},
               "data_checksum": splits.train.checksum,
               "faces": {"validation": len(splits.validation), "test": len(splits.test)},
               "command": "python scripts/ten_view_study.py " + " ".join(sys.argv[1:]),
@@ -56,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _views_used(study: dict, candidates: list[str]) -> int:
     """How many (model, split, view) predictions the study used: two views of every candidate
-    and ten of every member, on the validation and the test faces."""
-    return 2 * (2 * len(candidates) + 8 * len(study["members"]))
+    and ten of every member, on the validation and the test faces, and ten of every refit
+    reported in a member's place, on the test faces."""
+    refits = set(study["final"]["members"]) - set(study["top"]["members"])
+    return 2 * (2 * len(candidates) + 8 * len(study["members"])) + 10 * len(refits)
 
 
 if __name__ == "__main__":

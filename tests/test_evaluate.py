@@ -730,6 +730,42 @@ def test_ten_view_study_rescores_the_flip_chosen_ensemble_and_its_record_is_chec
         evaluate.recorded_ten_view_study(tmp_path / "absent.json")
 
 
+def test_ten_view_study_reports_the_chosen_members_refits_and_a_new_refit_voids_the_record(
+        tmp_path, cache_folder):
+    from fer_core import evaluate, store
+
+    classifiers = {f"m{seed}": _tiny_classifier(seed) for seed in range(2)}
+    for name, model in classifiers.items():
+        model.save(tmp_path / f"{name}.keras")
+    validation, test = _random_faces(40, 1), _random_faces(40, 2)
+    before = evaluate.ten_view_study(list(classifiers), validation, test, models_dir=tmp_path)
+    assert before["final"] == before["top"]  # no refit trained: the top row is reported
+
+    def recorded(study: dict) -> dict:
+        names = dict.fromkeys([*classifiers, *study["final"]["members"]])
+        (tmp_path / "study.json").write_text(json.dumps(
+            {**study, "candidates": list(classifiers), "weights_sha256": {
+                name: store.weights_checksum(tmp_path / f"{name}.keras") for name in names}}))
+        return evaluate.recorded_ten_view_study(tmp_path / "study.json", tmp_path)[2]
+
+    assert recorded(before)["final"]["members"] == before["top"]["members"]
+    chosen = before["top"]["members"][0]
+    refit = _tiny_classifier(7)
+    refit.save(tmp_path / f"{chosen}_refit.keras")
+    (tmp_path / f"{chosen}_refit.json").write_text(json.dumps({"config": {"refit": True}}))
+    with pytest.raises(ValueError, match=r"now reported as.*_refit.*measure it again"):
+        recorded(before)
+    after = evaluate.ten_view_study(list(classifiers), validation, test, models_dir=tmp_path)
+    assert after["top"] == before["top"]  # the choice is made without the refit
+    finals = [f"{name}_refit" if name == chosen else name for name in after["top"]["members"]]
+    assert after["final"]["members"] == finals
+    models = {**classifiers, f"{chosen}_refit": refit}
+    expected = score(ensemble([predict_probabilities(models[name], test, tta="shifts")
+                               for name in finals]), test)
+    assert after["final"]["accuracy"] == pytest.approx(expected.accuracy)
+    assert recorded(after)["final"]["members"] == finals
+
+
 def test_score_agrees_with_scikit_learn_even_with_a_class_never_seen():
     from sklearn.metrics import (
         accuracy_score,
