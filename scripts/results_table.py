@@ -21,7 +21,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 MODELS = ["baseline", "attention_unet", "attention_unet_long", "attention_unet_long2",
           "attention_unet_distilled",
-          "compact_cnn", "vit", "vgg_cnn", "vgg_cnn_wide", "vgg_cnn_distilled",
+          "compact_cnn", "vit", "vit_conv_stem", "vgg_cnn", "vgg_cnn_wide", "vgg_cnn_distilled",
           "vgg_cnn_wide_distilled", "vgg_cnn_wide_distilled_refit"]
 
 
