@@ -671,15 +671,24 @@ def _tiny_classifier(seed: int) -> keras.Model:
     return keras.Model(inputs, outputs)
 
 
+def _ten_view_study_of_saved_classifiers(folder, count: int):
+    """``count`` tiny classifiers saved in ``folder``, random validation and test faces, and
+    the ten-view study run on them."""
+    from fer_core import evaluate
+
+    classifiers = {f"m{seed}": _tiny_classifier(seed) for seed in range(count)}
+    for name, model in classifiers.items():
+        model.save(folder / f"{name}.keras")
+    validation, test = _random_faces(40, 1), _random_faces(40, 2)
+    study = evaluate.ten_view_study(list(classifiers), validation, test, models_dir=folder)
+    return classifiers, validation, test, study
+
+
 def test_ten_view_study_rescores_the_flip_chosen_ensemble_and_its_record_is_checked(
         tmp_path, cache_folder):
     from fer_core import evaluate, store
 
-    classifiers = {f"m{seed}": _tiny_classifier(seed) for seed in range(3)}
-    for name, model in classifiers.items():
-        model.save(tmp_path / f"{name}.keras")
-    validation, test = _random_faces(40, 1), _random_faces(40, 2)
-    study = evaluate.ten_view_study(list(classifiers), validation, test, models_dir=tmp_path)
+    classifiers, validation, test, study = _ten_view_study_of_saved_classifiers(tmp_path, 3)
 
     flips = {split: {name: predict_probabilities(model, faces, tta=True)
                      for name, model in classifiers.items()}
@@ -734,11 +743,7 @@ def test_ten_view_study_reports_the_chosen_members_refits_and_a_new_refit_voids_
         tmp_path, cache_folder):
     from fer_core import evaluate, store
 
-    classifiers = {f"m{seed}": _tiny_classifier(seed) for seed in range(2)}
-    for name, model in classifiers.items():
-        model.save(tmp_path / f"{name}.keras")
-    validation, test = _random_faces(40, 1), _random_faces(40, 2)
-    before = evaluate.ten_view_study(list(classifiers), validation, test, models_dir=tmp_path)
+    classifiers, validation, test, before = _ten_view_study_of_saved_classifiers(tmp_path, 2)
     assert before["final"] == before["top"]  # no refit trained: the top row is reported
 
     def recorded(study: dict) -> dict:
