@@ -51,6 +51,8 @@ def refresh(path: str, executed: Path | None = None) -> None:
         for cell, ran_cell in zip(notebook.cells, ran.cells, strict=True):
             if cell.cell_type == "code":
                 cell.outputs = ran_cell.outputs
+                # nbval skips, and fails, a stored output whose cell has no execution count
+                cell.execution_count = ran_cell.execution_count
     conftest = _book_conftest()
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":

@@ -244,6 +244,19 @@ def test_pinned_cells_carry_a_tag_that_nbval_reads():
     assert pinned >= 35
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_pinned_cells_store_an_output_that_nbval_will_compare(chapter):
+    """nbval fails a stored output whose cell has no execution count ("Unrun reference cell
+    has outputs"), which cost stop 28 its CI run after 33 minutes; a pinned cell without an
+    output would compare nothing."""
+    for index, cell in enumerate(nbformat.read(chapter, as_version=4).cells):
+        if "nbval-check-output" in cell.metadata.get("tags", []):
+            assert cell.outputs, f"{chapter.name} cell {index}: pinned but no stored output"
+            assert cell.execution_count is not None, (
+                f"{chapter.name} cell {index}: stored output without an execution count; "
+                "refresh it with scripts/refresh_expected_outputs.py")
+
+
 def test_pinned_comparison_ignores_the_error_stream():
     without_stderr = _book_conftest().without_stderr
     outputs = [{"output_type": "stream", "name": "stderr", "text": "I0000 12:00:01 cuda"},
