@@ -217,27 +217,46 @@ def reference_table(names: Sequence[str], test: FerData, tta: bool | str = False
                     models_dir: str | Path | None = None) -> pd.DataFrame:
     """Test scores recomputed from each reference model's weights, next to what its record says.
 
+    A run kept as a record only (a study run whose weights are left out of the repository to
+    keep it small) is read from the test scores its weights got in float32 when they were saved
+    or scored (``scripts/record_scores.py``); the ``scored from`` column says which.
+
     Columns: the training pixels (``original`` or the superseded ``rebuilt`` copy, see
     :func:`fer_core.data.training_pixels`) and the data switches of the run; in %, accuracy
     (all, PublicTest, PrivateTest), macro F1, disgust recall, the recorded accuracy and the best
-    validation accuracy; parameters and training seconds per epoch.
+    validation accuracy; parameters and training seconds per epoch; what the scores came from.
+
+    Raises
+    ------
+    ValueError
+        When a record-only run is asked for test-time augmentation its record cannot give, or
+        its record scored other faces than ``test``.
     """
     rows = {}
     for name in names:
-        metrics, record = evaluate_reference(name, test, tta, models_dir)
+        if (store.models_dir(models_dir) / f"{name}.keras").is_file():
+            metrics, record = evaluate_reference(name, test, tta, models_dir)
+            summary, scored_from = metrics.summary(), "weights"
+        else:
+            record = read_record(name, models_dir)
+            if tta:
+                raise ValueError(f"'{name}' keeps only its record, which holds scores without "
+                                 "test-time augmentation: call with tta=False, or retrain it.")
+            summary, scored_from = _recorded_scores(record, "test", test, name), "record"
         config = record.get("config", {})
         row = {"training pixels": training_pixels(record.get("pixels_checksum")
                                                   or record.get("data_checksum"))}
         row.update({label: bool(config.get(key)) for key, label in (
             ("augment", "augmentation"), ("class_weights", "class weights"),
             ("exclude_outliers", "outliers removed"), ("denoise", "denoised"))})
-        row.update({key: round(value * 100, 1) for key, value in metrics.summary().items()
+        row.update({key: round(value * 100, 1) for key, value in summary.items()
                     if key != "images"})
         curve = record.get("validation_curve", {})
         row["recorded accuracy"] = round(record.get("test", {}).get("accuracy", np.nan) * 100, 1)
         row["best validation accuracy"] = round(max(curve.get("val_accuracy", [np.nan])) * 100, 1)
         row["parameters"] = record.get("parameters")
         row["seconds per epoch"] = record.get("seconds_per_epoch")
+        row["scored from"] = scored_from
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -704,11 +723,8 @@ def size_study_table(models_dir: str | Path, test: FerData,
             accuracy, macro_f1, scored_from = metrics.accuracy, metrics.macro_f1, "weights"
         else:
             record = read_record(name, folder)
-            if record["test"].get("images") != len(test):
-                raise ValueError(f"'{name}' keeps only its record, which scored "
-                                 f"{record['test'].get('images')} test faces, not these "
-                                 f"{len(test)}: pass the whole test split, or retrain it.")
-            accuracy, macro_f1 = record["test"]["accuracy"], record["test"]["macro_f1"]
+            recorded = _recorded_scores(record, "test", test, name)
+            accuracy, macro_f1 = recorded["accuracy"], recorded["macro_f1"]
             scored_from = "record"
         config = record.get("config", {})
         rows.append({"run": name, "model": record.get("model", name),
@@ -752,41 +768,69 @@ def recipe_study_table(models_dir: str | Path, validation: FerData, test: FerDat
                        base: str = "base") -> pd.DataFrame:
     """Short proxy runs that each change one thing from a base run, scored from their weights.
 
-    Every model in ``models_dir`` is evaluated on the validation split (which chooses the
-    recipe) and on the test set (which only reports it), both from the final weights, so a run
-    that ends on averaged weights (EMA) is judged by what it saved.
+    Every run recorded in ``models_dir`` is evaluated on the validation split (which chooses
+    the recipe) and on the test set (which only reports it), both from the final weights, so a
+    run that ends on averaged weights (EMA) is judged by what it saved. A run kept as a record
+    only (its weights left out of the repository to keep it small) is read from the validation
+    and test metrics computed from the same weights when they were saved; the ``scored from``
+    column says which.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by run: what it changes from ``base`` (:func:`config_changes`), validation and
-        test accuracy and macro F1 in %, the differences from the base run in points, and the
-        training minutes; the base first, then by validation accuracy.
+        test accuracy and macro F1 in %, the differences from the base run in points, the
+        training minutes and what the scores were read from; the base first, then by
+        validation accuracy.
 
     Raises
     ------
     FileNotFoundError
-        When ``models_dir`` has no model named ``base``.
+        When ``models_dir`` has no record named ``base``.
+    ValueError
+        When a record-only run has no validation scores, or was scored on other faces.
     """
     base_record = read_record(base, models_dir)
     rows = {}
-    for path in sorted(Path(models_dir).glob("*.keras")):
-        record = _record_if_any(path.stem, models_dir)
-        scored_validation = score(reference_predictions(path.stem, validation,
-                                                        models_dir=models_dir), validation)
-        scored_test = score(reference_predictions(path.stem, test, models_dir=models_dir), test)
+    for path in sorted(Path(models_dir).glob("*.json")):
+        record = read_record(path.stem, models_dir)
+        if path.with_suffix(".keras").is_file():
+            scored_validation, scored_test = (
+                score(reference_predictions(path.stem, faces, models_dir=models_dir),
+                      faces).summary() for faces in (validation, test))
+            scored_from = "weights"
+        else:
+            scored_validation, scored_test = (
+                _recorded_scores(record, split, faces, path.stem)
+                for split, faces in (("validation", validation), ("test", test)))
+            scored_from = "record"
         rows[path.stem] = {
             "change": config_changes(record.get("config", {}), base_record.get("config", {})),
-            "validation accuracy": round(scored_validation.accuracy * 100, 1),
-            "test accuracy": round(scored_test.accuracy * 100, 1),
-            "test macro_f1": round(scored_test.macro_f1 * 100, 1),
-            "minutes": round(record.get("training_seconds", np.nan) / 60, 1)}
+            "validation accuracy": round(scored_validation["accuracy"] * 100, 1),
+            "test accuracy": round(scored_test["accuracy"] * 100, 1),
+            "test macro_f1": round(scored_test["macro_f1"] * 100, 1),
+            "minutes": round(record.get("training_seconds", np.nan) / 60, 1),
+            "scored from": scored_from}
     table = pd.DataFrame.from_dict(rows, orient="index")
     for column in ("validation accuracy", "test accuracy"):
         table[f"{column.split()[0]} \u0394"] = (table[column] - table.loc[base, column]).round(1)
     others = table.drop(index=base).sort_values("validation accuracy", ascending=False)
     order = [base, *others.index]
     return table.loc[order]
+
+
+def _recorded_scores(record: dict, split: str, faces: FerData, name: str) -> dict:
+    """The metrics a record-only run's training command computed on ``split`` from its saved
+    weights, after checking that they were computed on as many faces as ``faces``."""
+    scores = record.get(split)
+    if not scores:
+        raise ValueError(f"'{name}' keeps only its record, which has no {split} scores: "
+                         f"restore its weights, or add them with scripts/record_scores.py.")
+    if scores.get("images") != len(faces):
+        raise ValueError(f"'{name}' keeps only its record, which scored "
+                         f"{scores.get('images')} {split} faces, not these {len(faces)}: "
+                         "pass the whole split, or retrain it.")
+    return scores
 
 
 def recorded_speed_settings(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:

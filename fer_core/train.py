@@ -40,7 +40,7 @@ from fer_core.models import (
     build_model,
     predict_in_batches,
 )
-from fer_core.store import load_model_file, save_model_file, weights_checksum
+from fer_core.store import in_float32, load_model_file, save_model_file, weights_checksum
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 MODELS_DIR = configured_models_dir()
@@ -639,23 +639,32 @@ def save_reference(result: TrainResult, splits: Splits, name: str | None = None,
                    models_dir: str | Path | None = None, profile: str = "full") -> Path:
     """Save ``<name>.keras`` (weights and graph, no optimizer) and ``<name>.json``.
 
-    The record holds the test metrics, the validation curve, the config, the exact command,
-    seed, data checksum, git commit, training time and hardware.
+    The record holds the test and validation metrics, the validation curve, the config, the
+    exact command, seed, data checksum, git commit, training time and hardware.
     """
     name = name or result.config.model
     models_dir = Path(models_dir) if models_dir is not None else configured_models_dir()
     models_dir.mkdir(parents=True, exist_ok=True)
-    test = prepare_training_data(splits, result.config).test
-    metrics = evaluate_model(result.model, test)
+    prepared = prepare_training_data(splits, result.config)
+    test = prepared.test
+    # Scored and timed as the book predicts with it: computing in float32 (store.in_float32)
+    predictor = in_float32(result.model)
+    metrics = evaluate_model(predictor, test)
+    # The saved weights' own validation score (not the last epoch's: an EMA run saves averaged
+    # weights), so a study can keep the record and leave the weights out; a refit trained on
+    # these faces, so it has none.
+    validation = (None if result.config.refit
+                  else evaluate_model(predictor, prepared.validation).summary())
     timed = test.model_input()[:2048]
-    predict_in_batches(result.model, timed[:256], 256)  # the first call traces the graph
+    predict_in_batches(predictor, timed[:256], 256)  # the first call traces the graph
     inference_start = time.perf_counter()
-    predict_in_batches(result.model, timed, 256)
+    predict_in_batches(predictor, timed, 256)
     inference_rate = min(2048, len(test)) / (time.perf_counter() - inference_start)
     path = save_model_file(result.model, models_dir / f"{name}.keras")
     record = {
         "name": name, "model": result.config.model, "profile": profile,
         "test": metrics.summary(),
+        **({"validation": validation} if validation else {}),
         "per_class": metrics.per_class.round(4).reset_index(names="class").to_dict("records"),
         "validation_curve": result.history.round(5).to_dict("list"),
         "config": asdict(result.config), "command": " ".join(["fer-core", *sys.argv[1:]])

@@ -26,6 +26,7 @@ from fer_core.evaluate import (
     predict_probabilities,
     recorded_benchmark,
     recorded_speeds,
+    reference_predictions,
     score,
     size_study_table,
     target_table,
@@ -467,6 +468,54 @@ def test_recipe_study_table_scores_each_run_against_the_base(tmp_path, tiny_mode
     assert table.loc["other", "validation \u0394"] == pytest.approx(
         table.loc["other", "validation accuracy"] - 100.0, abs=0.05)
     assert table.loc["base", "test \u0394"] == 0.0
+    assert set(table["scored from"]) == {"weights"}
+
+    # A run whose weights are left out reads the scores its weights got: the same table.
+    for name in ("base", "other"):
+        record = json.loads((tmp_path / f"{name}.json").read_text())
+        record.update({split: score(reference_predictions(name, data, models_dir=tmp_path),
+                                    data).summary() for split in ("validation", "test")})
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    (tmp_path / "other.keras").unlink()
+    from_records = recipe_study_table(tmp_path, data, data)
+    assert list(from_records["scored from"]) == ["weights", "record"]
+    pd.testing.assert_frame_equal(from_records.drop(columns="scored from"),
+                                  table.drop(columns="scored from"))
+    with pytest.raises(ValueError, match="not these 20"):
+        recipe_study_table(tmp_path, data.head(20), data)
+    record = json.loads((tmp_path / "other.json").read_text())
+    del record["validation"]
+    (tmp_path / "other.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"no validation scores.*record_scores\.py"):
+        recipe_study_table(tmp_path, data, data)
+
+
+def test_reference_table_reads_a_record_only_run_as_its_weights_scored(tmp_path, tiny_model):
+    from fer_core.evaluate import reference_table
+
+    rng = np.random.default_rng(5)
+    data = FerData(rng.integers(0, 256, (30, 48, 48), dtype=np.uint8), rng.integers(0, K, 30),
+                   np.array([f"f{i}" for i in range(30)]),
+                   np.array(["PublicTest", "PrivateTest"] * 15))
+    tiny_model.save(tmp_path / "kept.keras")
+    record = {"config": {"augment": True}, "parameters": tiny_model.count_params(),
+              "validation_curve": {"val_accuracy": [0.2, 0.3]}}
+    (tmp_path / "kept.json").write_text(json.dumps(record))
+    scored = reference_table(["kept"], data, models_dir=tmp_path)
+    assert scored.loc["kept", "scored from"] == "weights"
+
+    record["test"] = score(reference_predictions("kept", data, models_dir=tmp_path),
+                           data).summary()
+    (tmp_path / "kept.json").write_text(json.dumps(record))
+    (tmp_path / "kept.keras").rename(tmp_path / "elsewhere.keras")
+    from_record = reference_table(["kept"], data, models_dir=tmp_path)
+    assert from_record.loc["kept", "scored from"] == "record"
+    shared = [column for column in scored if column not in ("scored from", "recorded accuracy")]
+    pd.testing.assert_frame_equal(from_record[shared], scored[shared])
+    with pytest.raises(ValueError, match="test-time augmentation"):
+        reference_table(["kept"], data, tta=True, models_dir=tmp_path)
+    with pytest.raises(ValueError, match="keeps only its record"):
+        reference_table(["kept"], data.head(10), models_dir=tmp_path)
 
 
 def test_recipe_deltas_draws_one_bar_per_run_and_split():

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -244,6 +244,10 @@ def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, split
         record["hardware"])
     assert record["validation_curve"]["epoch"] == list(range(6))
     assert [row["class"] for row in record["per_class"]] == list(CLASS_NAMES)
+    # The saved weights' own validation score, so a study can keep the record alone
+    validation = evaluate_model(result.model, splits.validation).summary()
+    assert record["validation"]["images"] == len(splits.validation)
+    assert record["validation"]["accuracy"] == pytest.approx(validation["accuracy"], abs=1e-5)
 
     inputs = splits.test.model_input()
     trained = result.model.predict(inputs, verbose=0)
@@ -253,6 +257,11 @@ def test_save_reference_writes_a_reloadable_model_and_record(baseline_run, split
     model, loaded_record = load_reference("tiny_baseline", tmp_path)
     np.testing.assert_allclose(model.predict(inputs, verbose=0), trained, atol=1e-6)
     assert loaded_record == record
+
+    # A refit trained on the validation faces: scoring them would flatter it
+    refit = replace(result, config=replace(result.config, refit=True))
+    save_reference(refit, splits, "tiny_refit", tmp_path, profile="smoke")
+    assert "validation" not in json.loads((tmp_path / "tiny_refit.json").read_text())
 
 
 # --------------------------------------------------------------------------- configuration
