@@ -8,7 +8,8 @@ export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
 # listed twice trains two cycles; snapshot_<name> keeps a finished cycle before the next
 # replaces it (models/snapshots/<name>_cycle<k>).
 all_steps="outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations
-  vit vit_conv_stem transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide compact_cnn
+  vit vit_conv_stem transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide vgg_cnn_refit
+  vgg_cnn_wide_refit compact_cnn
   compact compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
   compact_residual_patient_refit vgg_cnn_distilled vgg_cnn_wide_distilled
   vgg_cnn_wide_distilled_refit attention_unet_distilled
