@@ -287,6 +287,41 @@ def recorded_benchmark(path: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(stored["results"]).set_index("model")
 
 
+def benchmarked_inference(name: str, path: str | Path | None = None) -> dict:
+    """How fast ``scripts/benchmark.py`` measured reference model ``name`` predicting.
+
+    Returns
+    -------
+    dict
+        ``faces/s``: the faster of its float32 and bfloat16 rates (bfloat16 is timed only on
+        CPUs with native bfloat16), ``precision``: which one that was, ``float32 faces/s``,
+        ``answers changed``: of the timed faces, how many bfloat16 classifies otherwise than
+        float32 (0 when float32 is the faster), ``faces timed``, ``cpu`` and ``cpu features``
+        (the instruction sets of :data:`fer_core.train.CPU_FEATURES` it has).
+
+    Raises
+    ------
+    KeyError
+        When the benchmark has no row for ``name``; the message gives the command.
+    """
+    stored = _measurement_file(path, "benchmark.json", "scripts/benchmark.py")
+    rows = {row["model"]: row for row in stored["results"]}
+    if name not in rows:
+        raise KeyError(f"scripts/benchmark.py has not measured '{name}' (it has "
+                       f"{', '.join(rows)}): run python scripts/benchmark.py --json "
+                       "models/benchmark.json.")
+    row = rows[name]
+    float32 = row["inference images/s"]
+    bfloat16 = row.get("bfloat16 inference images/s") or 0.0
+    faster = bfloat16 > float32
+    return {"faces/s": max(float32, bfloat16), "precision": "bfloat16" if faster else "float32",
+            "float32 faces/s": float32,
+            "answers changed": row.get("bfloat16 answers changed", 0) if faster else 0,
+            "faces timed": stored.get("inference_images"),
+            "cpu": stored["hardware"].get("cpu"),
+            "cpu features": stored["hardware"].get("cpu_features", [])}
+
+
 def recorded_detector_comparison(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
     """What ``scripts/compare_detectors.py --json`` measured: one row per face detector (and
     one for the true boxes), shares in %, and the run's settings (faces, scenes, hardware).

@@ -158,15 +158,34 @@ def in_float32(model: keras.Model) -> keras.Model:
     """
     if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
+    return _twin_computing_in(model, "float32")
 
-    def rebuilt_in_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
+
+def in_bfloat16(model: keras.Model) -> keras.Model:
+    """A twin of ``model`` with the same weights computing in bfloat16, as a ``--precision
+    auto`` run trains on a CPU with native bfloat16: weights stay float32, every layer but the
+    output computes in bfloat16, the probabilities come out in float32.
+
+    Worth it only where the CPU has native bfloat16 instructions
+    (:func:`fer_core.train.cpu_has_native_bfloat16`); ``scripts/benchmark.py`` times it and
+    counts the answers it changes. The book itself predicts :func:`in_float32`.
+    """
+    return _twin_computing_in(model, "mixed_bfloat16")
+
+
+def _twin_computing_in(model: keras.Model, policy: str) -> keras.Model:
+    """``model`` rebuilt layer by layer under dtype ``policy`` (its output layer in float32),
+    with its weights."""
+    output_layers = {tensor._keras_history.operation.name for tensor in model.outputs}
+
+    def rebuilt(layer: keras.layers.Layer) -> keras.layers.Layer:
         if isinstance(layer, keras.Model):
             raise ModelFileError(f"{model.name} nests model {layer.name!r}: only flat "
-                                 "functional models can be moved to float32 here.")
+                                 f"functional models can be moved to {policy} here.")
         config = layer.get_config()
-        config["dtype"] = "float32"
+        config["dtype"] = "float32" if layer.name in output_layers else policy
         return layer.__class__.from_config(config)
 
-    twin = keras.models.clone_model(model, clone_function=rebuilt_in_float32)
+    twin = keras.models.clone_model(model, clone_function=rebuilt)
     twin.set_weights(model.get_weights())
     return twin

@@ -3,9 +3,12 @@ on this machine.
 
 Inference: images per second of ``model.predict`` (batch 256) on already prepared inputs, after
 one warm-up batch; the peer's resize to 64x64 is done beforehand, like our models' cast to
-float, so both time the network alone. Training: images per second of ``train_on_batch`` on a
-freshly built copy of each architecture (AdamW, categorical cross-entropy, augmentation layers
-as recorded), after a few warm-up steps that absorb graph tracing. The peer trains in a child
+float, so both time the network alone. Our models are timed computing in float32, as the book
+predicts, and, on a CPU with native bfloat16 (AVX-512 BF16, AMX), also in bfloat16, with the
+number of timed faces whose predicted class bfloat16 changes. Training: images per second of
+``train_on_batch`` on a freshly built copy of each architecture in float32 (AdamW, categorical
+cross-entropy, augmentation layers as recorded), after a few warm-up steps that absorb graph
+tracing. The peer trains in a child
 process with oneDNN switched off, because with it its training step crashes (see
 ``peer_training_rate_without_onednn``); the ``training step`` column says so. The recorded
 rates (from each model's full training run, which also pays for the input pipeline) are shown
@@ -37,11 +40,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from fer_core import compare
+from fer_core import compare, store
 from fer_core.config import CLASS_NAMES, IMAGE_SIZE, SEED, data_path_from_environment
 from fer_core.evaluate import MODELS_DIR
 from fer_core.models import Augmentation, build_model, predict_in_batches
-from fer_core.train import hardware_description
+from fer_core.train import cpu_has_native_bfloat16, hardware_description
 
 PEER = "fer_package"
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
@@ -79,6 +82,19 @@ def inference_rate(model: keras.Model, pixels: np.ndarray, batch_size: int = 256
     return len(pixels) / (time.perf_counter() - start)
 
 
+def bfloat16_inference(model: keras.Model, pixels: np.ndarray) -> dict:
+    """Images per second of ``model`` computing in bfloat16 (:func:`fer_core.store.in_bfloat16`)
+    and how many of ``pixels``' predicted classes that changes from float32's; nothing on a CPU
+    without native bfloat16, which would only emulate it, slower than float32."""
+    if not cpu_has_native_bfloat16():
+        return {}
+    twin = store.in_bfloat16(model)
+    changed = (predict_in_batches(twin, pixels, 256).argmax(1)
+               != predict_in_batches(model, pixels, 256).argmax(1))
+    return {"bfloat16 inference images/s": inference_rate(twin, pixels),
+            "bfloat16 answers changed": int(changed.sum())}
+
+
 def training_rate(model: keras.Model, pixels: np.ndarray, steps: int, batch_size: int,
                   learning_rate: float = 1e-3, weight_decay: float = 1e-4) -> float:
     """Images per second of ``train_on_batch`` on a fresh model, after a few warm-up steps."""
@@ -107,8 +123,11 @@ def measure_reference(name: str, test: np.ndarray, train: np.ndarray, steps: int
     record_file = MODELS_DIR / f"{name}.json"
     record = json.loads(record_file.read_text()) if record_file.exists() else {}
     model = keras.models.load_model(MODELS_DIR / f"{name}.keras", compile=False)
+    pixels = test.astype(np.float32)[..., None]
+    in_float32 = store.in_float32(model)
     row = {"model": name, "parameters": model.count_params(),
-           "inference images/s": inference_rate(model, test.astype(np.float32)[..., None])}
+           "inference images/s": inference_rate(in_float32, pixels)}
+    row.update(bfloat16_inference(in_float32, pixels))
     config = record.get("config")
     if config is None:
         print(f"  {name}: no JSON record with a config, so its training speed is not measured",

@@ -87,6 +87,39 @@ def uncited_quotations(markdown: str, quoted: set[str]) -> list[str]:
             if set(hand_typed_numbers(block)) & quoted and not CITE.search(block)]
 
 
+# {glue:text}`key:format`, {glue}`key`, ...: the keys a chapter's prose reads
+GLUE_ROLE = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)")
+# A string in a chapter's code: glue("key", ...), {"key": value} then glued in a loop, or
+# glue(f"{name}_accuracy", ...)
+CODE_STRING = re.compile(r"(f?)([\"'])(.*?)\2")
+
+
+def unglued_keys(markdown: str, code: str) -> list[str]:
+    """Keys the prose reads that appear nowhere in the code as a string (a name an f-string
+    builds stands for every name it can expand to): a misspelt or forgotten glue."""
+    written = [re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name)) if f else
+                          re.escape(name))
+               for f, _, name in CODE_STRING.findall(code)]
+    return [key for key in dict.fromkeys(key.strip() for key in GLUE_ROLE.findall(markdown))
+            if not any(pattern.fullmatch(key) for pattern in written)]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_glued_number_in_the_prose_is_written_by_a_cell(chapter):
+    cells = nbformat.read(chapter, 4).cells
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert unglued_keys(markdown, code) == [], f"{chapter.name}: no cell glues these keys"
+
+
+def test_the_glue_check_reads_f_string_names_and_catches_a_missing_key():
+    code = ('glue("plain", 1)\nvalues = {"gain": 2}\n'
+            'for k in keys:\n    glue(f"{k}_accuracy", 2, display=False)')
+    prose = ("{glue:text}`plain:.1f`, {glue:text}`gain:+.1f` and "
+             "{glue:text}`compact_accuracy:.1f`, {glue}`missing`")
+    assert unglued_keys(prose, code) == ["missing"]
+
+
 def test_every_notebook_is_in_the_table_of_contents():
     assert sorted(CHAPTERS) == sorted((ROOT / "book").glob("*.ipynb"))
     missing = [name for name in TOC_FILES

@@ -386,6 +386,29 @@ def test_recorded_benchmark_reads_the_script_output(tmp_path):
     assert table.loc["b", "inference images/s"] == 50.0
 
 
+def test_benchmarked_inference_takes_the_faster_precision_and_names_a_missing_model(tmp_path):
+    from fer_core.evaluate import benchmarked_inference
+
+    (tmp_path / "benchmark.json").write_text(json.dumps({
+        "hardware": {"cpu": "AMD EPYC"}, "inference_images": 2048, "results": [
+            {"model": "wide", "inference images/s": 300.0,
+             "bfloat16 inference images/s": 640.0, "bfloat16 answers changed": 3},
+            {"model": "small", "inference images/s": 900.0,
+             "bfloat16 inference images/s": 700.0, "bfloat16 answers changed": 5},
+            {"model": "timed_on_avx2", "inference images/s": 100.0}]}))
+    wide = benchmarked_inference("wide", tmp_path / "benchmark.json")
+    assert (wide["faces/s"], wide["precision"], wide["float32 faces/s"]) == (
+        640.0, "bfloat16", 300.0)
+    assert (wide["answers changed"], wide["faces timed"], wide["cpu"]) == (3, 2048, "AMD EPYC")
+    small = benchmarked_inference("small", tmp_path / "benchmark.json")
+    assert (small["faces/s"], small["precision"], small["answers changed"]) == (
+        900.0, "float32", 0)
+    assert benchmarked_inference("timed_on_avx2", tmp_path / "benchmark.json")[
+        "precision"] == "float32"
+    with pytest.raises(KeyError, match=r"has not measured 'absent'.*scripts/benchmark\.py"):
+        benchmarked_inference("absent", tmp_path / "benchmark.json")
+
+
 def test_recorded_benchmark_missing_file_says_how_to_make_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"scripts/benchmark\.py --json"):
         recorded_benchmark(tmp_path / "absent.json")

@@ -204,3 +204,9 @@ def test_a_model_trained_in_bfloat16_is_read_back_computing_in_float32(architect
     np.testing.assert_allclose(in_float32, in_bfloat16, atol=0.05)
     assert store.in_float32(model) is model  # already float32: nothing to rebuild
     store.check_classifier(model)
+
+    # and back: the bfloat16 twin computes as the training run did, from the same weights
+    twin = store.in_bfloat16(model)
+    assert twin.layers[2].dtype_policy.name == "mixed_bfloat16"
+    assert twin.layers[-1].dtype_policy.name == "float32"  # probabilities in float32
+    np.testing.assert_allclose(twin.predict(faces, verbose=0), in_bfloat16, atol=1e-6)
