@@ -967,8 +967,8 @@ def target_table(measured: dict[str, tuple[str, float]]) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        One row per target: ``goal``, ``measured``, ``margin`` (measured minus goal),
-        ``met`` and ``by`` (what was measured).
+        One row per target: ``goal``, ``measured``, ``margin`` (measured minus goal; both
+        to two decimals), ``met`` and ``by`` (what was measured).
 
     Raises
     ------
@@ -979,8 +979,9 @@ def target_table(measured: dict[str, tuple[str, float]]) -> pd.DataFrame:
     if unknown:
         raise ValueError(f"Unknown target(s) {unknown}; the campaign's targets are "
                          f"{list(CAMPAIGN_TARGETS)}.")
-    rows = {target: {"goal": CAMPAIGN_TARGETS[target], "measured": round(value, 1),
-                     "margin": round(value - CAMPAIGN_TARGETS[target], 1),
+    # two decimals: a margin of a few faces (0.014 points each of 7,178) must not round to 0
+    rows = {target: {"goal": CAMPAIGN_TARGETS[target], "measured": round(value, 2),
+                     "margin": round(value - CAMPAIGN_TARGETS[target], 2),
                      "met": bool(value >= CAMPAIGN_TARGETS[target]), "by": by}
             for target, (by, value) in measured.items()}
     return pd.DataFrame.from_dict(rows, orient="index")
