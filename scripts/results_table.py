@@ -22,7 +22,8 @@ START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 MODELS = ["baseline", "attention_unet", "attention_unet_long", "attention_unet_long2",
           "attention_unet_distilled",
           "compact_cnn", "vit", "vit_conv_stem", "vgg_cnn", "vgg_cnn_wide", "vgg_cnn_distilled",
-          "vgg_cnn_wide_distilled", "vgg_cnn_wide_distilled_refit"]
+          "vgg_cnn_wide_distilled", "vgg_cnn_wide_distilled_refit", "vgg_cnn_refit",
+          "vgg_cnn_wide_refit"]
 
 
 def table_markdown(names: list[str] | None = None) -> str:
