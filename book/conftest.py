@@ -70,6 +70,24 @@ def _tolerate(test_outputs: list, reference_outputs: list) -> None:
                     holder_test[key] = expected
 
 
+def outputs_match(test_outputs: list, reference_outputs: list) -> bool:
+    """Whether nbval, with this tolerance, passes ``test_outputs`` against the pinned
+    ``reference_outputs``: every stream text and every display form (text/plain, text/html,
+    ...) must match, so a column that appears only in an HTML table is a change."""
+    test_outputs = without_stderr(test_outputs)
+    reference_outputs = without_stderr(reference_outputs)
+    if len(test_outputs) != len(reference_outputs):
+        return False
+    tolerated = copy.deepcopy(test_outputs)
+    _tolerate(tolerated, reference_outputs)
+
+    def compared(output: dict) -> tuple:  # what nbval compares: not counts, not metadata
+        return (output.get("output_type"), output.get("name"), output.get("text"),
+                dict(output.get("data", {})))
+
+    return [compared(o) for o in tolerated] == [compared(o) for o in reference_outputs]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     try:

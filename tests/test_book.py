@@ -263,6 +263,24 @@ def test_tolerance_rewrites_only_matching_texts():
     assert test[1]["text"] == "acc 62.0"  # a real change stays visible to nbval
 
 
+def test_pinned_outputs_match_only_when_every_display_form_does():
+    """scripts/refresh_expected_outputs.py keeps a pinned output when this says it matches:
+    a column added only to the HTML form of a table must count as a change, as in nbval."""
+    outputs_match = _book_conftest().outputs_match
+    pinned = [{"output_type": "execute_result", "execution_count": 3,
+               "data": {"text/plain": "acc 56.2", "text/html": "<td>56.2</td>"}}]
+    noisy = [{"output_type": "execute_result", "execution_count": 9,
+              "data": {"text/plain": "acc 56.3", "text/html": "<td>56.3</td>"}}]
+    wider = [{"output_type": "execute_result", "execution_count": 3,
+              "data": {"text/plain": "acc 56.2",
+                       "text/html": "<td>56.2</td><td>weights</td>"}}]
+    logged = [{"output_type": "stream", "name": "stderr", "text": "I0000 cuda"}, *noisy]
+    assert outputs_match(noisy, pinned) and outputs_match(logged, pinned)
+    assert not outputs_match(wider, pinned)
+    assert not outputs_match(noisy + noisy, pinned)
+    assert noisy[0]["data"]["text/plain"] == "acc 56.3"  # the new outputs are left as they were
+
+
 def test_pinned_cells_carry_a_tag_that_nbval_reads():
     """nbval reads lower-case, hyphenated tags: a cell tagged NBVAL_CHECK_OUTPUT is never
     compared, which left every pinned output of this book unchecked until this test."""
