@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--init-from", help="start from the weights of this saved .keras model "
                        "(layers matched by name and shape)")
     train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int,
+                       help="seed for weights, shuffling and augmentation (default: the project's "
+                            "seed); the train/validation split never changes with it")
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--optimizer", default="adamw", help="adamw or sgd (Nesterov momentum)")
     train.add_argument("--ema", action="store_true",
@@ -169,7 +172,8 @@ def _train(arguments: argparse.Namespace) -> int:
         "weight_decay": arguments.weight_decay, "soft_targets": arguments.soft_targets,
         "soft_weight": arguments.soft_weight, "soft_temperature": arguments.soft_temperature,
         "mixup": arguments.mixup, "cutmix": arguments.cutmix,
-        "train_subset": arguments.train_subset}.items() if value is not None}
+        "train_subset": arguments.train_subset, "seed": arguments.seed}.items()
+        if value is not None}
     options = _model_options(arguments.option)
     if arguments.width is not None:  # 0 too, so that the config check refuses it
         options["width"] = arguments.width
