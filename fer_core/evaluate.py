@@ -580,7 +580,7 @@ def ensemble_table(probabilities: dict[str, np.ndarray], data: FerData,
 ENSEMBLE_CANDIDATES = (
     "baseline", "attention_unet", "attention_unet_long", "attention_unet_long2", "compact_cnn",
     "vit", "snapshots/vgg_cnn_cycle1", "vgg_cnn", "vgg_cnn_wide", "vgg_cnn_distilled",
-    "vgg_cnn_wide_distilled", "attention_unet_distilled")
+    "vgg_cnn_wide_distilled", "attention_unet_distilled", "vgg_cnn_seed2013")
 TEN_VIEW_SCRIPT = "scripts/ten_view_study.py"
 
 

@@ -83,3 +83,25 @@ def test_cli_train_refit_reaches_the_config(source, tmp_path, monkeypatch):
         cli.main(["train", "baseline", "--profile", "smoke", "--refit",
                   "--models-dir", str(tmp_path / "models")])
     assert seen[0].refit
+
+
+def test_cli_train_seed_reaches_the_config_and_leaves_the_split_alone(source, tmp_path,
+                                                                      monkeypatch):
+    seen = []
+
+    class StopError(Exception):
+        pass
+
+    def train_model(splits, config, run_dir, verbose):
+        seen.append((splits, config))
+        raise StopError
+
+    monkeypatch.setattr(train, "train_model", train_model)
+    for seed in ([], ["--seed", "2013"]):
+        with pytest.raises(StopError):
+            cli.main(["train", "baseline", "--profile", "smoke", *seed,
+                      "--models-dir", str(tmp_path / "models")])
+    (default_splits, default_config), (seeded_splits, seeded_config) = seen
+    assert default_config.seed != 2013 and seeded_config.seed == 2013
+    # another seed trains other weights on the same faces: validation stays held out
+    assert list(seeded_splits.validation.ids) == list(default_splits.validation.ids)
