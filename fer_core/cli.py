@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--soft-targets", metavar="SOURCE",
                        help="also learn soft targets: 'ensemble:MODEL+MODEL' (distillation from "
                        "committed models) or 'ferplus' (the FER+ annotators' votes)")
+    train.add_argument("--teacher", metavar="MODEL[+MODEL]",
+                       help="committed models that teach consistently: they predict every "
+                       "augmented view the student trains on (slower than --soft-targets)")
     train.add_argument("--soft-weight", type=float, help="weight of the soft term (default 0.5)")
     train.add_argument("--mixup", type=float, metavar="ALPHA",
                        help="MixUp on training batches with Beta(ALPHA, ALPHA) weights")
@@ -170,6 +173,7 @@ def _train(arguments: argparse.Namespace) -> int:
         "label_smoothing": arguments.label_smoothing,
         "init_from": arguments.init_from, "batch_size": arguments.batch_size,
         "weight_decay": arguments.weight_decay, "soft_targets": arguments.soft_targets,
+        "teacher": arguments.teacher,
         "soft_weight": arguments.soft_weight, "soft_temperature": arguments.soft_temperature,
         "mixup": arguments.mixup, "cutmix": arguments.cutmix,
         "train_subset": arguments.train_subset, "seed": arguments.seed}.items()

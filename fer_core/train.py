@@ -94,6 +94,11 @@ class TrainConfig:
         Train towards soft targets as well as the labels (:mod:`fer_core.distill`):
         ``ensemble:<model>+<model>...`` distils committed models, ``ferplus`` uses the FER+
         annotators' vote distributions. None: labels only.
+    teacher : str or None
+        ``<model>+<model>...``: committed models that teach *consistently*
+        (:func:`fer_core.distill.with_teacher`): they predict each training batch on the very
+        augmented view the student sees, instead of once on the plain faces
+        (``soft_targets``). Slower (every step runs the teachers too); at most one of the two.
     soft_weight, soft_temperature : float
         Weight ``w`` of the soft term (the label's cross-entropy gets ``1 - w``) and the
         temperature ``T`` both distributions are softened at.
@@ -129,6 +134,7 @@ class TrainConfig:
     ema: bool = False
     augmentation: dict = field(default_factory=dict)
     soft_targets: str | None = None
+    teacher: str | None = None
     soft_weight: float = 0.5
     soft_temperature: float = 1.0
     mixup: float = 0.0
@@ -165,6 +171,11 @@ class TrainConfig:
         if not 0 <= self.soft_weight <= 1 or self.soft_temperature <= 0:
             raise ValueError("soft_weight must be in [0, 1] and soft_temperature positive, got "
                              f"{self.soft_weight} and {self.soft_temperature}.")
+        if self.teacher is not None and self.soft_targets:
+            raise ValueError("Use soft_targets (fixed, computed once) or teacher (consistent, "
+                             "computed on every augmented view), not both.")
+        if self.teacher is not None and not self.teacher.strip("+"):
+            raise ValueError("teacher names committed models: 'MODEL' or 'MODEL+MODEL'.")
         for option in ("mixup", "cutmix"):
             if not 0 <= getattr(self, option) <= 1:
                 raise ValueError(f"{option} must be in [0, 1], got {getattr(self, option)}.")
@@ -408,15 +419,20 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, steps * config.epochs - steps),
             warmup_target=config.learning_rate, warmup_steps=steps)
-        if soft is None:
+        # the model fit trains: the student itself, or the student beside its teachers
+        trained = model
+        if config.teacher:
+            trained = distill.with_teacher(model, distill.load_teachers(config.teacher))
+            loss = distill.TeacherLoss(config.soft_weight, config.soft_temperature,
+                                       config.label_smoothing)
+        elif soft is None:
             loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-            metric = "accuracy"
         else:
             loss = distill.SoftTargetLoss(config.soft_weight, config.soft_temperature,
                                           config.label_smoothing)
-            metric = keras.metrics.MeanMetricWrapper(distill.hard_label_accuracy,
-                                                     name="accuracy")
-        model.compile(optimizer=make_optimizer(config, schedule), loss=loss, metrics=[metric])
+        metric = ("accuracy" if trained is model and soft is None else
+                  keras.metrics.MeanMetricWrapper(distill.hard_label_accuracy, name="accuracy"))
+        trained.compile(optimizer=make_optimizer(config, schedule), loss=loss, metrics=[metric])
     one_hot = _OneHot(len(CLASS_NAMES), soft=soft is not None)
     train_data = training_dataset(data.train, config.batch_size, config.seed, weights,
                                   soft).map(one_hot)
@@ -450,13 +466,14 @@ def train_model(splits: Splits, config: TrainConfig, run_dir: str | Path | None 
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         _KeepBest(run_dir / "best.weights.h5", run_dir / "best.json"), timer]
     start = time.perf_counter()
-    model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, validation_data=validation,
-              validation_batch_size=256, callbacks=callbacks, verbose=verbose)
+    trained.fit(train_data, epochs=config.epochs, steps_per_epoch=steps,
+                validation_data=validation, validation_batch_size=256, callbacks=callbacks,
+                verbose=verbose)
     seconds = earlier_seconds + time.perf_counter() - start
     # With EMA the averaged weights (swapped in by fit at its end) are the result; otherwise the
     # best epoch on validation (a refit has none, so it keeps its last epoch).
     if (run_dir / "best.weights.h5").exists() and not config.ema:
-        model.load_weights(run_dir / "best.weights.h5")
+        trained.load_weights(run_dir / "best.weights.h5")
     history = pd.read_csv(run_dir / "history.csv").drop_duplicates("epoch", keep="last")
     # Keras' CSV log adds empty val_ columns to a run without validation data
     history = history.dropna(axis=1, how="all")

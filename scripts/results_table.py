@@ -23,7 +23,7 @@ MODELS = ["baseline", "attention_unet", "attention_unet_long", "attention_unet_l
           "attention_unet_distilled",
           "compact_cnn", "vit", "vit_conv_stem", "vgg_cnn", "vgg_cnn_wide", "vgg_cnn_distilled",
           "vgg_cnn_wide_distilled", "vgg_cnn_wide_distilled_refit", "vgg_cnn_refit",
-          "vgg_cnn_wide_refit"]
+          "vgg_cnn_wide_refit", "vgg_cnn_seed2013", "vgg_cnn_seed2013_refit"]
 
 
 def table_markdown(names: list[str] | None = None) -> str:

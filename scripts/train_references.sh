@@ -12,7 +12,7 @@ all_steps="outliers baseline attention_unet attention_unet_long attention_unet_l
   vgg_cnn_wide_refit compact_cnn
   compact compact_residual compact_residual_64 compact_residual_plain compact_residual_patient
   compact_residual_patient_refit vgg_cnn_distilled vgg_cnn_wide_distilled
-  vgg_cnn_wide_distilled_refit vgg_cnn_seed2013 attention_unet_distilled
+  vgg_cnn_wide_distilled_refit vgg_cnn_seed2013 vgg_cnn_seed2013_refit attention_unet_distilled
   snapshot_attention_unet_distilled attention_unet_distilled attention_unet_distilled recipes
   noise_pair
   vgg_cnn_ferplus"
@@ -236,7 +236,8 @@ for step in ${steps[@]}; do
       # whether it joins the ensemble.
       fer-core train vgg_cnn "${vgg_cycle[@]}" --seed 2013 --name vgg_cnn_seed2013 ;;
     vgg_cnn_seed2013_refit)
-      # Refit as vgg_cnn_refit (below), trained only if the validation faces choose the model.
+      # Refit as vgg_cnn_refit (below), since the validation faces chose the model (with ten
+      # views, vgg_cnn + vgg_cnn_wide + vgg_cnn_seed2013). 5 min on an AVX-512 BF16 machine.
       fer-core train vgg_cnn "${vgg_cycle[@]}" --seed 2013 --epochs 4 --learning-rate 1e-4 \
         --init-from models/vgg_cnn_seed2013.keras --refit --name vgg_cnn_seed2013_refit ;;
     vgg_cnn_wide_refit)

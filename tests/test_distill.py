@@ -101,3 +101,101 @@ def test_a_student_learns_from_soft_targets(tmp_path, monkeypatch):
     objective = distill.SoftTargetLoss(0.5, 2.0)(targets.astype(np.float32), predicted)
     best_epoch = int(history.val_accuracy.to_numpy().argmax())
     assert float(objective) == pytest.approx(history.val_loss.iloc[best_epoch], rel=1e-3)
+
+
+def _linear_classifier(augmentation=None, name: str = "linear"):
+    """A classifier without batch normalization or dropout: the same weights give the same
+    answer in training and inference mode, so only the view of the face can differ."""
+    import keras
+
+    from fer_core.models import INPUT_SHAPE, preprocessing
+
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    hidden = keras.layers.Flatten(name="flatten")(preprocessing(inputs, augmentation))
+    outputs = keras.layers.Dense(7, activation="softmax", name="probabilities")(hidden)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def test_teacher_loss_is_the_soft_target_loss_with_the_teacher_beside_the_student():
+    hard = np.eye(7, dtype=np.float32)[[2, 5]]
+    student = np.array([[.1, .1, .4, .1, .1, .1, .1], [.05, .05, .1, .1, .2, .4, .1]], np.float32)
+    teacher = np.array([[.2, .1, .3, .1, .1, .1, .1], [.1, .1, .1, .1, .1, .4, .1]], np.float32)
+    options = {"weight": 0.7, "temperature": 3.0, "label_smoothing": 0.1}
+    beside = distill.TeacherLoss(**options)(hard, np.concatenate([student, teacher], axis=1))
+    fixed = distill.SoftTargetLoss(**options)(np.concatenate([hard, teacher], axis=1), student)
+    assert float(beside) == pytest.approx(float(fixed), rel=1e-6)
+    accuracy = distill.hard_label_accuracy(hard, np.concatenate([student, teacher], axis=1))
+    np.testing.assert_array_equal(np.asarray(accuracy), [1.0, 1.0])
+
+
+def test_a_consistent_teacher_sees_the_students_augmented_view(tmp_path):
+    import keras
+
+    from fer_core.models import Augmentation
+
+    keras.utils.set_random_seed(3)
+    augmentation = Augmentation(flip=True, rotation=0.1, translation=0.0, zoom=0.0, crop=4)
+    student = _linear_classifier(augmentation, "student")
+    twin = _linear_classifier(None, "twin")  # the student's weights, no augmentation
+    twin.set_weights(student.get_weights())
+    twin.save(tmp_path / "twin.keras")
+    teachers = distill.load_teachers("twin", models_dir=tmp_path)
+    assert not teachers[0].trainable
+    trained = distill.with_teacher(student, teachers)
+    faces = synthetic_dataset(train=16, test=7).model_input()[:16]
+    augmented = np.asarray(trained(faces, training=True))
+    # same weights, same view: the teacher's answer equals the student's on every face...
+    np.testing.assert_allclose(augmented[:, :7], augmented[:, 7:], atol=1e-5)
+    # ...and that view is not the plain face (the augmentation is on), which the teacher
+    # sees in inference mode
+    plain = np.asarray(twin(faces, training=False))
+    assert np.abs(augmented[:, 7:] - plain).max() > 1e-3
+    np.testing.assert_allclose(np.asarray(trained(faces, training=False))[:, 7:], plain,
+                               atol=1e-5)
+    # training the pair changes the student only
+    assert {id(v) for v in trained.trainable_weights} == {
+        id(v) for v in student.trainable_weights}
+
+
+def test_teachers_must_exist_and_be_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No reference model 'absent' to teach with"):
+        distill.load_teachers("absent", models_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"Use soft_targets \(fixed.*or teacher"):
+        TrainConfig("compact_cnn", teacher="a", soft_targets="ferplus")
+    with pytest.raises(ValueError, match="teacher names committed models"):
+        TrainConfig("compact_cnn", teacher="+")
+
+
+@pytest.mark.slow
+def test_a_student_learns_from_a_consistent_teacher(tmp_path, monkeypatch):
+    import keras
+
+    splits = split_data(synthetic_dataset(train=875, test=70))
+    keras.utils.set_random_seed(0)
+    teacher = train_model(splits, TrainConfig("baseline", epochs=6, batch_size=32,
+                                              learning_rate=2e-3, augment=False),
+                          tmp_path / "teacher_run", verbose=0).model
+    (tmp_path / "models").mkdir()
+    teacher.save(tmp_path / "models" / "teacher.keras")
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "models"))
+    config = TrainConfig("compact_cnn", epochs=6, batch_size=32, learning_rate=3e-3,
+                         teacher="teacher", soft_weight=0.8, soft_temperature=2.0)
+    result = train_model(splits, config, tmp_path / "run", verbose=0)
+    assert result.history.val_accuracy.max() > 0.6
+    # what is kept is the student alone: a plain 7-class classifier
+    assert result.model.name == "compact_cnn" and result.model.output_shape == (None, 7)
+    assert result.model.count_params() == build_model("compact_cnn").count_params()
+
+
+def test_a_teacher_answers_in_inference_mode_while_the_student_trains(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(4)
+    # dropout and batch normalization would change the teacher's answer in training mode
+    build_model("compact_cnn", dropout=0.5).save(tmp_path / "noisy.keras")
+    trained = distill.with_teacher(build_model("compact_cnn", None),
+                                   distill.load_teachers("noisy", models_dir=tmp_path))
+    faces = synthetic_dataset(train=16, test=7).model_input()[:16]
+    expected = keras.models.load_model(tmp_path / "noisy.keras")(faces, training=False)
+    np.testing.assert_allclose(np.asarray(trained(faces, training=True))[:, 7:],
+                               np.asarray(expected), atol=1e-5)
