@@ -42,8 +42,10 @@ def _products_and_needs(body: str) -> tuple[set[str], set[str]]:
         if "--init-from" in options:
             needs.add(Path(options["--init-from"]).stem)
         soft = options.get("--soft-targets", "")
-        if soft.startswith("ensemble:"):
-            for member in soft.split(":", 1)[1].split("+"):
+        teachers = (soft.split(":", 1)[1] if soft.startswith("ensemble:")
+                    else options.get("--teacher", ""))
+        if teachers:
+            for member in teachers.split("+"):
                 snapshot = re.fullmatch(r"snapshots/(.+)_cycle\d+", member)
                 needs.add(f"snapshot:{snapshot.group(1)}" if snapshot else member)
     return products, needs
