@@ -10,7 +10,8 @@ export FER_PROFILE=full TF_CPP_MIN_LOG_LEVEL=2
 all_steps="outliers baseline attention_unet attention_unet_long attention_unet_long2 ablations
   vit vit_conv_stem transfer learning_curve vgg_cnn snapshot_vgg_cnn vgg_cnn vgg_cnn_wide vgg_cnn_refit
   vgg_cnn_wide_refit compact_cnn
-  compact compact_residual compact_residual_consistent compact_residual_64 compact_residual_plain compact_residual_patient
+  compact compact_residual compact_residual_consistent compact_residual_consistent_refit
+  compact_residual_64 compact_residual_plain compact_residual_patient
   compact_residual_patient_refit vgg_cnn_distilled vgg_cnn_wide_distilled
   vgg_cnn_wide_distilled_refit vgg_cnn_seed2013 vgg_cnn_seed2013_refit attention_unet_distilled
   snapshot_attention_unet_distilled attention_unet_distilled attention_unet_distilled recipes
@@ -140,6 +141,15 @@ for step in ${steps[@]}; do
       fer-core train compact_residual "${compact_recipe[@]}" \
         --teacher snapshots/vgg_cnn_cycle1 --soft-weight 0.8 --soft-temperature 4 \
         --name compact_residual_consistent ;;
+    compact_residual_consistent_refit)
+      # The validation faces chose compact_residual_consistent among the compact models (best
+      # validation accuracy): refit as compact_residual_patient_refit, by the rule fixed
+      # before (10 epochs from its weights on the training and validation faces, warm-up to
+      # 2e-4 then cosine decay, the same teacher, last epoch kept).
+      fer-core train compact_residual "${compact_recipe[@]}" --epochs 10 --learning-rate 2e-4 \
+        --init-from models/compact/compact_residual_consistent.keras \
+        --teacher snapshots/vgg_cnn_cycle1 --soft-weight 0.8 --soft-temperature 4 --refit \
+        --name compact_residual_consistent_refit ;;
     compact_residual_64)
       # The same network reading the face upsampled to 64x64 inside the model (mini-Xception's
       # input size; no extra parameters, ~1.8x the compute): its last stage, holding 74% of the
