@@ -9,7 +9,9 @@ than the CI book build can spend on one table. So this script measures it
 also keeps the validation accuracy (with flips) of every combination of the candidates, the
 side of the choice chapter 9 does not predict again, and every candidate's weight checksum: the
 chapter refuses a record made with other weights. It says how many views this run predicted
-and how many it read from the prediction cache, which makes a rerun take seconds.
+and how many it read from the prediction cache, which makes a rerun take seconds. It also
+chooses a weighted vote among the candidates on the validation faces (ensemble selection,
+:func:`fer_core.evaluate.weighted_selection`) and scores it the same way.
 
 Usage: ``FER2013_PATH=... python scripts/ten_view_study.py --json models/ten_view_study.json``
 """
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
               # and the refits reported in the chosen members' place
               "weights_sha256": {name: store.weights_checksum(
                   store.models_dir() / f"{name}.keras") for name in
-                  dict.fromkeys([*arguments.candidates, *study["final"]["members"]])},
+                  dict.fromkeys([*arguments.candidates, *study["final"]["members"],
+                                 *study["weighted"]["final"]["members"]])},
               "data_checksum": splits.train.checksum,
               "faces": {"validation": len(splits.validation), "test": len(splits.test)},
               "command": "python scripts/ten_view_study.py " + " ".join(sys.argv[1:]),
@@ -61,7 +64,11 @@ def _views_used(study: dict, candidates: list[str]) -> int:
     and ten of every member, on the validation and the test faces, and ten of every refit
     reported in a member's place, on the test faces."""
     refits = set(study["final"]["members"]) - set(study["top"]["members"])
-    return 2 * (2 * len(candidates) + 8 * len(study["members"])) + 10 * len(refits)
+    # the weighted vote's members as reported, where they are not already counted above
+    weighted = (set(study["weighted"]["final"]["members"]) - set(study["members"])
+                - set(study["final"]["members"]))
+    return (2 * (2 * len(candidates) + 8 * len(study["members"]))
+            + 10 * (len(refits) + len(weighted)))
 
 
 if __name__ == "__main__":

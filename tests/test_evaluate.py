@@ -19,6 +19,7 @@ from fer_core.evaluate import (
     ensemble_table,
     evaluate_model,
     final_model,
+    greedy_ensemble,
     load_reference,
     metrics_table,
     most_confused_pairs,
@@ -323,6 +324,59 @@ def test_ensemble_table_scores_every_combination(six):
     assert table.loc["first + second", "models"] == 2
     with pytest.raises(ValueError, match="at least one model"):
         ensemble_table({}, data)
+
+
+def _two_class_rows(first_class_probability) -> np.ndarray:
+    """Probability rows over classes 0 and 1 only (the other classes get nothing)."""
+    rows = np.zeros((len(first_class_probability), K))
+    rows[:, 0] = first_class_probability
+    rows[:, 1] = 1 - np.asarray(first_class_probability)
+    return rows
+
+
+def test_greedy_ensemble_weighs_a_member_twice_where_equal_votes_cannot_win():
+    labels = np.array([0, 0, 0, 1])
+    data = _labelled(labels, ["PublicTest"] * 4)
+    # "steady" is right but unsure on faces 0-2 and wrong on face 3; "bold" is sure of face 3,
+    # right on 1-2 and badly wrong on 0. Alone or averaged equally they each get 3 of 4.
+    probabilities = {"steady": _two_class_rows([0.7, 0.7, 0.7, 0.7]),
+                     "bold": _two_class_rows([0.2, 0.6, 0.6, 0.0])}
+    table = ensemble_table(probabilities, data)
+    assert table["accuracy"].max() == pytest.approx(75.0)
+    # round 1: both 3/4, steady has the lower log loss (0.57 vs 0.66); round 2: steady twice
+    # still 3/4, steady + bold 3/4 at lower loss (0.52); round 3: 2 x steady + bold is right
+    # on face 0 (1.6/3 > 1/2) and face 3 (1.6/3 for class 1): 4 of 4
+    weights = greedy_ensemble(probabilities, labels, rounds=3)
+    assert weights == {"steady": 2, "bold": 1}
+    vote = ensemble(list(probabilities.values()), [weights[name] for name in probabilities])
+    assert score(vote, data).accuracy == 1.0
+    # more rounds keep the earliest best round: nothing beats 4 of 4
+    assert greedy_ensemble(probabilities, labels, rounds=10) == weights
+
+
+def test_reported_ensemble_takes_the_weighted_vote_only_when_validation_prefers_it():
+    from fer_core.evaluate import reported_ensemble
+
+    equal = {"members": ["a_refit", "b"], "accuracy": 0.70}
+    weighted = {"members": ["a_refit", "b", "c"], "weights": [2, 1, 1], "accuracy": 0.69}
+    run = {"final": equal, "weighted": {"validation accuracy": 71.0,
+                                        "equal validation accuracy": 70.9, "final": weighted}}
+    # chosen on validation, whatever the test accuracy says
+    assert reported_ensemble(run) == {**weighted, "selection": "weighted"}
+    run["weighted"]["validation accuracy"] = 70.9  # a tie keeps equal weights
+    assert reported_ensemble(run) == {**equal, "selection": "equal weights"}
+    assert reported_ensemble({"final": equal})["selection"] == "equal weights"  # older record
+
+
+def test_greedy_ensemble_keeps_a_perfect_model_alone_and_rejects_bad_input():
+    labels = np.array([0, 1, 1, 0])
+    perfect = _two_class_rows([0.9, 0.2, 0.3, 0.8])
+    coin = _two_class_rows([0.5, 0.5, 0.5, 0.5])
+    assert greedy_ensemble({"coin": coin, "perfect": perfect}, labels) == {"perfect": 1}
+    with pytest.raises(ValueError, match="at least one model"):
+        greedy_ensemble({}, labels)
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        greedy_ensemble({"perfect": perfect}, labels, rounds=0)
 
 
 def test_ensemble_table_ranks_by_validation_when_given(six):
@@ -783,6 +837,15 @@ def test_ten_view_study_rescores_the_flip_chosen_ensemble_and_its_record_is_chec
     top = study["top"]
     assert top["accuracy"] == pytest.approx(
         score(ensemble([ten[name] for name in top["members"]]), test).accuracy)
+    # the weighted vote is chosen on the validation faces' flips alone, then scored with ten
+    weighted = study["weighted"]
+    assert weighted["weights"] == greedy_ensemble(flips["validation"], validation.labels)
+    chosen = list(weighted["weights"])
+    votes = [predict_probabilities(classifiers[name], test, tta="shifts") for name in chosen]
+    expected = ensemble(votes, [weighted["weights"][name] for name in chosen])
+    assert weighted["final"]["accuracy"] == pytest.approx(score(expected, test).accuracy)
+    assert weighted["versus_equal"] == pytest.approx(paired_comparison(
+        expected, ensemble([ten[name] for name in study["final"]["members"]]), test))
 
     record = tmp_path / "ten_view_study.json"
     checksums = {name: store.weights_checksum(tmp_path / f"{name}.keras") for name in classifiers}
@@ -846,6 +909,8 @@ def test_ten_view_study_reports_the_chosen_members_refits_and_a_new_refit_voids_
                                for name in finals]), test)
     assert after["final"]["accuracy"] == pytest.approx(expected.accuracy)
     assert recorded(after)["final"]["members"] == finals
+    assert after["weighted"]["final"]["members"] == [
+        f"{name}_refit" if name == chosen else name for name in after["weighted"]["weights"]]
 
 
 def test_score_agrees_with_scikit_learn_even_with_a_class_never_seen():
