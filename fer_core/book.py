@@ -41,6 +41,25 @@ def glue(name: str, value, display: bool = False) -> None:
     myst_glue(name, plain(value), display=display)
 
 
+def in_words(values: Sequence, template: str = "{}") -> str:
+    """``values`` as a phrase for prose: ``a``, ``a and b``, ``a, b and c``.
+
+    Parameters
+    ----------
+    values : sequence
+        What is listed, in order; each is written with ``template`` (e.g. ``"{:.1f}%"``).
+
+    Raises
+    ------
+    ValueError
+        When there is nothing to list.
+    """
+    words = [template.format(plain(value)) for value in values]
+    if not words:
+        raise ValueError("Nothing to list: pass at least one value.")
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 class FittedTable:
     """A table cut to fit the page, with the whole table one click away.
 

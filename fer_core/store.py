@@ -126,6 +126,37 @@ def read_record(name: str, folder: str | Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+def restart_chain(name: str, folder: str | Path | None = None) -> list[str]:
+    """The cycles of the warm-restart chain that ends with ``name``, first cycle first.
+
+    Each cycle's record names the model it started from (``config.init_from``); the chain is
+    followed back while that model has a record in ``folder``, so a chain of any length is
+    read from the records instead of being typed. ``init_from`` is matched by file name,
+    since it was written relative to wherever training ran.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a cycle has no record (the message lists the records there are).
+    ValueError
+        When ``name`` is a refit (it ends no chain of cycles) or the records loop.
+    """
+    chain = [name]
+    record = read_record(name, folder)
+    if record.get("config", {}).get("refit"):
+        raise ValueError(f"{name!r} is a refit on the training and validation faces, not a "
+                         "cycle of a chain: pass the last cycle it refits instead.")
+    while start := record.get("config", {}).get("init_from"):
+        previous = Path(start)
+        if not (models_dir(folder) / f"{previous.stem}.json").is_file():
+            break
+        if previous.stem in chain:
+            raise ValueError(f"The records of {chain} loop back to {previous.stem!r}.")
+        chain.append(previous.stem)
+        record = read_record(previous.stem, folder)
+    return chain[::-1]
+
+
 def load_reference(name: str, folder: str | Path | None = None) -> tuple[keras.Model, dict]:
     """A reference classifier and its record (an empty dict when it has none).
 

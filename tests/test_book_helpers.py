@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_core.book import plain
+from fer_core.book import in_words, plain
 
 
 @pytest.mark.parametrize("value, spec, expected", [
@@ -61,3 +61,15 @@ def test_fit_table_shows_the_chosen_cut_and_keeps_the_whole_table():
     assert "3 rows, 3 columns" in html and "macro_f1" in html.split("<details")[1]
     with pytest.raises(KeyError, match="has \\['accuracy', 'macro_f1', 'notes'\\]"):
         fit_table(frame, ["recall"])
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([np.float64(63.33)], "63.3%"), ([63.33, 64.25], "63.3% and 64.2%"),
+    ([63.33, 64.25, 64.6, 65.0], "63.3%, 64.2%, 64.6% and 65.0%")])
+def test_in_words_lists_values_as_prose(values, expected):
+    assert in_words(values, "{:.1f}%") == expected
+
+
+def test_in_words_refuses_an_empty_list():
+    with pytest.raises(ValueError, match="Nothing to list"):
+        in_words([])

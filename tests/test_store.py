@@ -210,3 +210,30 @@ def test_a_model_trained_in_bfloat16_is_read_back_computing_in_float32(architect
     assert twin.layers[2].dtype_policy.name == "mixed_bfloat16"
     assert twin.layers[-1].dtype_policy.name == "float32"  # probabilities in float32
     np.testing.assert_allclose(twin.predict(faces, verbose=0), in_bfloat16, atol=1e-6)
+
+
+def _cycle(folder, name, init_from=None, refit=False):
+    config_ = {"init_from": init_from, "refit": refit}
+    (folder / f"{name}.json").write_text(json.dumps({"name": name, "config": config_}))
+
+
+def test_restart_chain_follows_the_records_back_to_the_first_cycle(tmp_path):
+    _cycle(tmp_path, "first")
+    _cycle(tmp_path, "second", init_from="models/compact/first.keras")
+    _cycle(tmp_path, "third", init_from="/anywhere/second.keras")
+    _cycle(tmp_path, "third_refit", init_from="models/compact/third.keras", refit=True)
+    assert store.restart_chain("third", tmp_path) == ["first", "second", "third"]
+    assert store.restart_chain("first", tmp_path) == ["first"]
+    with pytest.raises(ValueError, match="refit"):
+        store.restart_chain("third_refit", tmp_path)
+
+
+def test_restart_chain_stops_at_a_model_from_another_folder_and_refuses_a_loop(tmp_path):
+    _cycle(tmp_path, "student", init_from="models/transfer/encoder.keras")
+    assert store.restart_chain("student", tmp_path) == ["student"]
+    _cycle(tmp_path, "a", init_from="b.keras")
+    _cycle(tmp_path, "b", init_from="a.keras")
+    with pytest.raises(ValueError, match="loop"):
+        store.restart_chain("a", tmp_path)
+    with pytest.raises(FileNotFoundError, match="Records there"):
+        store.restart_chain("missing", tmp_path)
